@@ -1,0 +1,70 @@
+"""The adversarial objectives: values worked by hand, and checks every registered loss must pass."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax.losses import LOSSES
+from ganjax.registry import ConfigError
+
+# Fixed logits for the hand-worked values. With softplus(t) = log(1 + e^t):
+#   softplus(-2) = 0.126928  softplus(1) = 1.313262   (real terms of -log D(x))
+#   softplus(0.5) = 0.974077  softplus(-3) = 0.048587  (fake terms of -log(1 - D(G(z))))
+#   softplus(-0.5) = 0.474077  softplus(3) = 3.048587  (fake terms of -log D(G(z)))
+REAL = jnp.array([2.0, -1.0])
+FAKE = jnp.array([0.5, -3.0])
+
+HAND_WORKED = {
+    # d = (0.126928 + 1.313262) / 2 + (0.974077 + 0.048587) / 2; g = (0.474077 + 3.048587) / 2
+    "non_saturating": (1.231427, 1.761332),
+    # same d; g = -(0.974077 + 0.048587) / 2
+    "minimax": (1.231427, -0.511332),
+    # d = (max(0, 1 - 2) + max(0, 1 + 1)) / 2 + (max(0, 1 + 0.5) + max(0, 1 - 3)) / 2 = 1 + 0.75; g = -(0.5 - 3) / 2
+    "hinge": (1.75, 1.25),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_WORKED))
+def test_loss_matches_hand_worked_values(name):
+    d_loss, g_loss = LOSSES.get(name)(REAL, FAKE)
+    np.testing.assert_allclose([d_loss, g_loss], HAND_WORKED[name], atol=1e-5)
+
+
+# Every registered loss, including any a user adds, must pass the checks below.
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_is_finite_on_extreme_logits(name):
+    extreme = jnp.array([-80.0, -20.0, 0.0, 20.0, 80.0])
+    for real, fake in ((extreme, extreme[::-1]), (extreme, extreme)):
+        d_loss, g_loss = LOSSES.get(name)(real, fake)
+        assert d_loss.shape == () and g_loss.shape == ()
+        assert jnp.isfinite(d_loss) and jnp.isfinite(g_loss)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_is_differentiable(name):
+    loss = LOSSES.get(name)
+    real, fake = jnp.array([0.3, -0.7, 1.1]), jnp.array([-0.2, 0.4, -1.3])
+    d_grad_real, d_grad_fake = jax.grad(lambda r, f: loss(r, f)[0], argnums=(0, 1))(real, fake)
+    g_grad_fake = jax.grad(lambda f: loss(real, f)[1])(fake)
+    for grad in (d_grad_real, d_grad_fake, g_grad_fake):
+        assert jnp.all(jnp.isfinite(grad))
+    # Each network must get a training signal through the logits it influences.
+    assert jnp.any(d_grad_real != 0) and jnp.any(d_grad_fake != 0) and jnp.any(g_grad_fake != 0)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_rewards_the_right_player(name):
+    loss = LOSSES.get(name)
+    high, low = jnp.full((4,), 3.0), jnp.full((4,), -3.0)
+    # The discriminator is better off scoring real high and fake low than the reverse.
+    assert loss(high, low)[0] < loss(low, high)[0]
+    # The generator is better off when its samples score as real.
+    assert loss(high, high)[1] < loss(high, low)[1]
+
+
+def test_unknown_loss_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown loss 'hnige' \(--config.loss\); valid: .*hinge.*non_saturating"):
+        LOSSES.get("hnige")
