@@ -1,0 +1,98 @@
+"""The train step: it learns something, it is deterministic, and it gives the same result on 1 or 8 devices."""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+from helpers import tiny_dcgan_config
+
+from ganjax import parallel
+from ganjax.state import build_gan, init_state
+from ganjax.train import jit_train_step, state_shardings
+
+
+def _batches(config, num_steps: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    shape = (config.optim.d_steps, config.train.batch_size, 28, 28, 1)
+    return [{"image": rng.uniform(-1, 1, shape).astype(np.float32)} for _ in range(num_steps)]
+
+
+def _train(config, batches, devices):
+    """Runs the step over `batches` on a mesh of `devices`; returns the final state and the metrics of each step."""
+    mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": len(devices)}), devices)
+    gan = build_gan(config)
+    shardings = state_shardings(gan, config.seed, mesh)
+    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    step = jit_train_step(gan, mesh, shardings)
+    history = []
+    for batch in batches:
+        state, metrics = step(state, parallel.global_batch(batch, parallel.step_batch_sharding(mesh)))
+        history.append(jax.device_get(metrics))
+    return jax.device_get(state), history
+
+
+def _leaves(tree):
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def test_one_step_updates_every_parameter_and_stays_finite():
+    config = tiny_dcgan_config()
+    gan = build_gan(config)
+    before = jax.device_get(init_state(gan, config.seed))
+    after, (metrics,) = _train(config, _batches(config, 1), jax.devices()[:1])
+    assert int(after.step) == 1
+    for network in ("generator", "discriminator"):
+        old, new = getattr(before, network).params, getattr(after, network).params
+        for leaf_before, leaf_after in zip(_leaves(old), _leaves(new)):
+            assert np.all(np.isfinite(leaf_after))
+            assert not np.array_equal(leaf_before, leaf_after)
+    # The EMA moved by exactly (1 - decay) of the way from its start (the initial parameters) to the new ones.
+    decay = config.ema.decay
+    for p0, p1, ema in zip(_leaves(before.generator.params), _leaves(after.generator.params), _leaves(after.ema_params)):
+        np.testing.assert_allclose(ema, decay * p0 + (1 - decay) * p1, rtol=1e-6, atol=1e-7)
+    # Batch statistics are state too, and the step updated them.
+    assert not np.array_equal(_leaves(before.generator.collections)[0], _leaves(after.generator.collections)[0])
+    assert metrics["d_nonfinite"] == 0 and metrics["g_nonfinite"] == 0
+    for key in ("d_loss", "g_loss", "d_real_logit", "d_fake_logit", "d_grad_norm", "g_grad_norm", "g_param_norm"):
+        assert np.isfinite(metrics[key]), key
+
+
+def test_same_seed_same_result_and_another_seed_differs():
+    config = tiny_dcgan_config()
+    batches = _batches(config, 2)
+    first, _ = _train(config, batches, jax.devices()[:1])
+    again, _ = _train(config, batches, jax.devices()[:1])
+    other, _ = _train(tiny_dcgan_config(seed=1), batches, jax.devices()[:1])
+    for a, b in zip(_leaves(first), _leaves(again)):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(_leaves(first.generator.params), _leaves(other.generator.params)))
+
+
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_eight_devices_match_one_device(d_steps):
+    assert jax.device_count() == 8, "conftest.py forces 8 CPU devices"
+    config = tiny_dcgan_config(**{"optim.d_steps": d_steps})
+    batches = _batches(config, 3)
+    one, one_history = _train(config, batches, jax.devices()[:1])
+    eight, eight_history = _train(config, batches, jax.devices())
+    for a, b in zip(_leaves(one), _leaves(eight)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(one_history, eight_history):
+        np.testing.assert_allclose(a["d_loss"], b["d_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a["g_loss"], b["g_loss"], rtol=1e-5)
+
+
+def test_each_discriminator_update_uses_its_own_real_batch():
+    config = tiny_dcgan_config(**{"optim.d_steps": 2})
+    batches = _batches(config, 1)
+    swapped = [{"image": batch["image"][::-1].copy()} for batch in batches]
+    once, _ = _train(config, batches, jax.devices()[:1])
+    reversed_order, _ = _train(config, swapped, jax.devices()[:1])
+    duplicated = [{"image": np.stack([batch["image"][0]] * 2)} for batch in batches]
+    same_twice, _ = _train(config, duplicated, jax.devices()[:1])
+    d_params = lambda state: _leaves(state.discriminator.params)  # noqa: E731
+    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(reversed_order)))
+    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(same_twice)))
+
