@@ -1,0 +1,144 @@
+"""Datasets by name: random-access sources of examples, in the model's value range.
+
+`open_source(config.data, seed)` returns a `Source`: its length, the shape of one sample, and `read(indices)` that
+returns a batch of samples as float32 (images scaled from uint8 to [-1, 1]). Standard datasets come from local files
+when a data root is given (`--config.data.root` or `$GANJAX_DATA_DIR`) and from TensorFlow Datasets otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Callable
+
+import ml_collections
+import numpy as np
+
+from ganjax.data import local, ring
+from ganjax.data.local import DataError
+from ganjax.registry import Registry
+
+DATA_DIR_ENV = "GANJAX_DATA_DIR"
+
+
+def uint8_to_model_range(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels [0, 255] -> float32 [-1, 1]."""
+    return images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A dataset split with random access by example index.
+
+    Attributes:
+      name: for messages, e.g. "mnist (local files in /data/mnist)".
+      num_examples: number of examples.
+      sample_shape: shape of one sample, e.g. (28, 28, 1).
+      read: indices (n,) int64 -> {"image": (n, *sample_shape) float32}; images are in [-1, 1].
+    """
+
+    name: str
+    num_examples: int
+    sample_shape: tuple[int, ...]
+    read: Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def array_source(name: str, samples: np.ndarray) -> Source:
+    """A source over samples held in memory: uint8 images (scaled on read) or float32 values (read as they are)."""
+    scale = uint8_to_model_range if samples.dtype == np.uint8 else np.asarray
+    return Source(name, len(samples), tuple(samples.shape[1:]), lambda indices: {"image": scale(samples[indices])})
+
+
+DATASETS: Registry = Registry("dataset", config_key="data.name")
+
+
+def _data_root(data_config: ml_collections.ConfigDict) -> pathlib.Path | None:
+    root = data_config.root or os.environ.get(DATA_DIR_ENV)
+    return pathlib.Path(root).expanduser() if root else None
+
+
+def _local_layout(name: str) -> str:
+    if name == "cifar10":
+        return "cifar10/data_batch_{1..5}.webp, cifar10/train_labels.npy"
+    return f"{name}/train-images-idx3-ubyte.gz, {name}/train-labels-idx1-ubyte.gz"
+
+
+def _tfds_source(name: str, data_config: ml_collections.ConfigDict) -> Source:
+    import tensorflow_datasets as tfds  # imported here: it is slow to import and only this path needs it
+
+    try:
+        source = tfds.data_source(name, split=data_config.split, data_dir=data_config.tfds_dir)
+    except Exception as error:  # TFDS raises many types here (network, missing TensorFlow, missing files)
+        raise DataError(
+            f"could not open {name!r} (split {data_config.split!r}) through TensorFlow Datasets: "
+            f"{type(error).__name__}: {error}\n"
+            f"TFDS must download and prepare the dataset once, which needs internet access and TensorFlow "
+            f"(pip install tensorflow). To read local files instead, set {DATA_DIR_ENV}=/path/to/data (or "
+            f"--config.data.root=/path/to/data), a folder holding {_local_layout(name)}."
+        ) from error
+    sample_shape = tuple(source.dataset_info.features["image"].shape)
+
+    def read(indices: np.ndarray) -> dict[str, np.ndarray]:
+        images = np.stack([source[int(i)]["image"] for i in indices])
+        return {"image": uint8_to_model_range(images)}
+
+    return Source(f"{name} (TFDS)", len(source), sample_shape, read)
+
+
+def _standard(name: str, read_local: Callable[[pathlib.Path, str], tuple[np.ndarray, np.ndarray]]):
+    """Registers a standard dataset: local files under a data root when one is given, TFDS otherwise."""
+
+    @DATASETS.register(name)
+    def open_standard(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+        del seed
+        root = _data_root(data_config)
+        if root is None:
+            return _tfds_source(name, data_config)
+        folder = root / name
+        if not folder.is_dir():
+            raise DataError(
+                f"data root {root} (from --config.data.root or ${DATA_DIR_ENV}) has no {name}/ folder; expected "
+                f"{_local_layout(name)} under it"
+            )
+        images, _ = read_local(folder, data_config.split)
+        return array_source(f"{name} (local files in {folder})", images)
+
+    return open_standard
+
+
+_standard("mnist", local.read_idx_dataset)
+_standard("fashion_mnist", local.read_idx_dataset)
+_standard("cifar10", local.read_cifar10_webp)
+
+
+def _required_path(data_config: ml_collections.ConfigDict, dataset: str) -> pathlib.Path:
+    if not data_config.path:
+        raise DataError(f"dataset {dataset!r} reads --config.data.path, which is not set")
+    return pathlib.Path(data_config.path).expanduser()
+
+
+@DATASETS.register("folder")
+def _folder(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+    del seed
+    path = _required_path(data_config, "folder")
+    return array_source(f"images in {path}", local.read_image_folder(path, data_config.resize))
+
+
+@DATASETS.register("npz")
+def _npz(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+    del seed
+    path = _required_path(data_config, "npz")
+    images, _ = local.read_npz(path)
+    return array_source(f"images in {path}", images)
+
+
+@DATASETS.register("ring")
+def _ring(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+    del data_config
+    return array_source("ring of 8 Gaussians", ring.sample(ring.DATASET_SIZE, seed))
+
+
+def open_source(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+    """Opens the dataset `data_config.name` selects; `seed` only matters for synthetic data."""
+    return DATASETS.get(data_config.name)(data_config, seed)

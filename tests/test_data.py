@@ -1,0 +1,200 @@
+"""Datasets: real files against their published checksums, TFDS through mock data, the pipeline's guarantees."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from conftest import SHARED_DATA
+from PIL import Image
+
+from ganjax.data import DATA_DIR_ENV, DataError, open_source, train_batches
+from ganjax.data import local
+from ganjax.data.pipeline import example_indices, step_positions
+from ganjax.data.sources import array_source
+
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real datasets not found at {SHARED_DATA} (the workplace's shared data folder)"
+)
+
+
+def _data_config(**fields) -> ml_collections.ConfigDict:
+    config = dict(name="mnist", split="train", root=None, tfds_dir=None, path=None, resize=None)
+    config.update(fields)
+    return ml_collections.ConfigDict(config)
+
+
+# md5 of the decompressed IDX files, from shared/data/README.md.
+IDX_MD5 = {
+    ("mnist", "train", "images"): "6bbc9ace898e44ae57da46a324031adb",
+    ("mnist", "train", "labels"): "a25bea736e30d166cdddb491f175f624",
+    ("mnist", "test", "images"): "2646ac647ad5339dbf082846283269ea",
+    ("mnist", "test", "labels"): "27ae3e4e09519cfbb04c329615203637",
+    ("fashion_mnist", "train", "images"): "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    ("fashion_mnist", "train", "labels"): "9018921c3c673c538a1fc5bad174d6f9",
+    ("fashion_mnist", "test", "images"): "8181f5470baa50b63fa0f6fddb340f0a",
+    ("fashion_mnist", "test", "labels"): "15d484375f8d13e6eb1aabb0c3f46965",
+}
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX file that holds `array` (uint8): magic 0x000008NN, big-endian dimensions, then the data."""
+    return struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+@needs_shared_data
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_reader_reproduces_the_official_files(name, split):
+    images, labels = local.read_idx_dataset(SHARED_DATA / name, split)
+    assert images.shape == ({"train": 60000, "test": 10000}[split], 28, 28, 1) and images.dtype == np.uint8
+    assert hashlib.md5(_idx_bytes(images[..., 0])).hexdigest() == IDX_MD5[(name, split, "images")]
+    assert hashlib.md5(_idx_bytes(labels.astype(np.uint8))).hexdigest() == IDX_MD5[(name, split, "labels")]
+
+
+@needs_shared_data
+def test_mnist_pixel_statistics():
+    images, _ = local.read_idx_dataset(SHARED_DATA / "mnist", "train")
+    pixels = images.astype(np.float64) / 255
+    assert pixels.mean() == pytest.approx(0.1307, abs=1e-4)
+    assert pixels.std() == pytest.approx(0.3081, abs=1e-4)
+
+
+@needs_shared_data
+@pytest.mark.parametrize(
+    "split,sha256",
+    [
+        ("train", "47af8b02cfcfb6cdf3dbbd1969ad7f1b70f4413f6f80f437b020ee4e5bc8304a"),
+        ("test", "f9b1e2130bab680db56eb06d886f7f1ad0f1183907ceff4659d1735c890f5b04"),
+    ],
+)
+def test_cifar10_reader_matches_the_published_checksum(split, sha256):
+    images, labels = local.read_cifar10_webp(SHARED_DATA / "cifar10", split)
+    assert images.shape == ({"train": 50000, "test": 10000}[split], 32, 32, 3)
+    assert hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest() == sha256
+    if split == "train":
+        assert labels[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+        np.testing.assert_allclose(images.reshape(-1, 3).mean(0), [125.307, 122.950, 113.865], atol=1e-3)
+
+
+@needs_shared_data
+def test_local_source_scales_to_model_range():
+    source = open_source(_data_config(root=str(SHARED_DATA)), seed=0)
+    assert source.num_examples == 60000 and source.sample_shape == (28, 28, 1)
+    images = source.read(np.arange(100))["image"]
+    assert images.dtype == np.float32 and images.min() == -1.0 and images.max() == 1.0
+
+
+def test_data_root_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(DataError, match=f"data root {tmp_path} .* has no mnist/ folder"):
+        open_source(_data_config(), seed=0)
+
+
+def test_tfds_source_with_mock_data(monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    with tfds.testing.mock_data(num_examples=12):
+        source = open_source(_data_config(name="cifar10"), seed=0)
+        assert source.num_examples == 12 and source.sample_shape == (32, 32, 3)
+        batch = next(train_batches(source, batch_size=4, batches_per_step=1, seed=0, start_step=0, num_steps=1,
+                                   process_index=0, process_count=1, num_threads=0))  # fmt: skip
+    assert batch["image"].shape == (1, 4, 32, 32, 3) and batch["image"].dtype == np.float32
+    assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+
+
+def test_tfds_failure_says_how_to_use_local_files(monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(tfds, "data_source", offline)
+    with pytest.raises(DataError, match=f"(?s)through TensorFlow Datasets: ConnectionError.*{DATA_DIR_ENV}="):
+        open_source(_data_config(), seed=0)
+
+
+def test_image_folder(tmp_path):
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    source = open_source(_data_config(name="folder", path=str(tmp_path)), seed=0)
+    assert source.sample_shape == (8, 8, 3) and source.num_examples == 3
+    np.testing.assert_allclose(source.read(np.array([1]))["image"], 40 / 127.5 - 1, rtol=1e-6)
+
+
+def test_image_folder_of_different_sizes_needs_resize(tmp_path):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(tmp_path / "b.png")
+    with pytest.raises(DataError, match=r"a.png is 8x8, b.png is 16x12; set --config.data.resize=N"):
+        open_source(_data_config(name="folder", path=str(tmp_path)), seed=0)
+    source = open_source(_data_config(name="folder", path=str(tmp_path), resize=4), seed=0)
+    assert source.sample_shape == (4, 4, 1)
+
+
+@pytest.mark.parametrize("name", ["folder", "npz"])
+def test_missing_path_is_named(tmp_path, name):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError, match=str(missing)):
+        open_source(_data_config(name=name, path=str(missing)), seed=0)
+    with pytest.raises(DataError, match=f"dataset '{name}' reads --config.data.path, which is not set"):
+        open_source(_data_config(name=name), seed=0)
+
+
+def test_npz_errors_name_what_is_wrong(tmp_path):
+    np.savez(tmp_path / "wrong_key.npz", pictures=np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(DataError, match="has no 'images' array; it holds: pictures"):
+        open_source(_data_config(name="npz", path=str(tmp_path / "wrong_key.npz")), seed=0)
+    np.savez(tmp_path / "floats.npz", images=np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(DataError, match="must be uint8 .* it is float32"):
+        open_source(_data_config(name="npz", path=str(tmp_path / "floats.npz")), seed=0)
+
+
+def _all_batches(source, **kwargs):
+    defaults = dict(batch_size=8, batches_per_step=1, seed=0, start_step=0, num_steps=6, process_index=0,
+                    process_count=1, num_threads=0)  # fmt: skip
+    defaults.update(kwargs)
+    return [batch["image"] for batch in train_batches(source, **defaults)]
+
+
+@pytest.fixture
+def numbered_source():
+    """20 one-value samples whose value is their index, so a batch says which examples it holds."""
+    return array_source("numbered", np.arange(20, dtype=np.float32).reshape(20, 1))
+
+
+def test_each_epoch_visits_every_example_once_in_a_new_order(numbered_source):
+    batches = np.concatenate(_all_batches(numbered_source, num_steps=5), axis=1).ravel()  # 40 positions = 2 epochs
+    first, second = batches[:20], batches[20:]
+    assert sorted(first) == list(range(20)) and sorted(second) == list(range(20))
+    assert not np.array_equal(first, second)
+
+
+def test_batches_are_deterministic_and_depend_on_the_seed(numbered_source):
+    once, again = _all_batches(numbered_source), _all_batches(numbered_source)
+    other = _all_batches(numbered_source, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(once, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(once, other))
+
+
+def test_resuming_at_a_step_gives_the_same_batches(numbered_source):
+    whole = _all_batches(numbered_source, num_steps=6)
+    resumed = _all_batches(numbered_source, start_step=4, num_steps=6, num_threads=2)
+    assert all(np.array_equal(a, b) for a, b in zip(whole[4:], resumed))
+
+
+def test_processes_read_disjoint_shares_that_make_the_global_batch(numbered_source):
+    whole = _all_batches(numbered_source, batches_per_step=2)
+    shares = [_all_batches(numbered_source, batches_per_step=2, process_index=p, process_count=2) for p in (0, 1)]
+    for step, batch in enumerate(whole):
+        assert batch.shape == (2, 8, 1)
+        np.testing.assert_array_equal(np.concatenate([shares[0][step], shares[1][step]], axis=1), batch)
+
+
+def test_positions_and_indices():
+    positions = step_positions(3, batch_size=4, batches_per_step=2, process_index=1, process_count=2)
+    np.testing.assert_array_equal(positions, [[26, 27], [30, 31]])  # step 3 starts at 3 * 2 * 4 = 24
+    indices = example_indices(np.arange(10), num_examples=5, seed=0)
+    assert sorted(indices[:5]) == list(range(5)) and sorted(indices[5:]) == list(range(5))
