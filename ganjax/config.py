@@ -1,0 +1,92 @@
+"""Validation of a config: clear errors that say what is wrong and how to fix it, before anything is compiled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+from jax.sharding import Mesh
+
+from ganjax.data import DATASETS, Source
+from ganjax.losses import LOSSES
+from ganjax.metrics import METRICS
+from ganjax.models import MODELS, Networks
+from ganjax.parallel import DATA_AXIS
+from ganjax.registry import ConfigError
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks names against the registries and every number against its valid range."""
+    MODELS.get(config.model.name)
+    LOSSES.get(config.loss)
+    DATASETS.get(config.data.name)
+    for metric in config.eval.metrics:
+        METRICS.get(metric)
+
+    optim, train = config.optim, config.train
+    for name in ("g_lr", "d_lr"):
+        _check(optim[name] > 0, f"--config.optim.{name} must be positive; got {optim[name]}")
+    for name in ("b1", "b2"):
+        _check(0 <= optim[name] < 1, f"--config.optim.{name} must be in [0, 1); got {optim[name]}")
+    _check(optim.d_steps >= 1, f"--config.optim.d_steps must be at least 1; got {optim.d_steps}")
+    _check(0 <= config.ema.decay < 1, f"--config.ema.decay must be in [0, 1); got {config.ema.decay}")
+    for name in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
+        _check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
+    _check(train.sample_every >= 0, f"--config.train.sample_every must be 0 (never) or positive; got {train.sample_every}")
+    _check(config.eval.every >= 0, f"--config.eval.every must be 0 (only at the end) or positive; got {config.eval.every}")
+    _check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
+
+
+def validate_layout(config: ml_collections.ConfigDict, mesh: Mesh, process_count: int) -> None:
+    """The global batch must split evenly over the data axis of the mesh and over the processes."""
+    batch_size, data_devices = config.train.batch_size, mesh.shape[DATA_AXIS]
+    _check(
+        batch_size % data_devices == 0,
+        f"--config.train.batch_size={batch_size} does not divide over the {data_devices} devices of the mesh's "
+        f"data axis; use a multiple of {data_devices}",
+    )
+    _check(
+        batch_size % process_count == 0,
+        f"--config.train.batch_size={batch_size} does not divide over {process_count} processes",
+    )
+
+
+def check_data_matches_model(source: Source, networks: Networks) -> None:
+    """The dataset's samples must have the shape the generator makes."""
+    if source.sample_shape == networks.sample_shape:
+        return
+    hint = ""
+    if len(source.sample_shape) == 3 and source.sample_shape[0] == source.sample_shape[1]:
+        height, _, channels = source.sample_shape
+        hint = f"; for this data set --config.model.resolution={height} --config.model.channels={channels}"
+    raise ConfigError(
+        f"the data and the model disagree: {source.name} has samples of shape {source.sample_shape}, but the model "
+        f"makes {networks.sample_shape}{hint}"
+    )
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"optim": {"d_lr": 1e-4}} -> {"optim.d_lr": 1e-4}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Lines "key: old -> new" for every field that differs between two config dicts."""
+    old_flat, new_flat = flatten(old), flatten(new)
+    missing = "(absent)"
+    return [
+        f"{key}: {old_flat.get(key, missing)!r} -> {new_flat.get(key, missing)!r}"
+        for key in sorted(old_flat.keys() | new_flat.keys())
+        if old_flat.get(key, missing) != new_flat.get(key, missing)
+    ]

@@ -1,0 +1,148 @@
+"""Drawing samples from a generator and turning them into pictures.
+
+Samples come from the EMA generator in inference mode (batch norm uses its running statistics). Image samples
+(N, H, W, C) become a grid; samples in the plane (N, 2) become a density picture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import pathlib
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from PIL import Image
+
+from ganjax.checkpoint import Checkpoints
+from ganjax.models import Networks
+from ganjax.registry import ConfigError
+from ganjax.state import Gan, PyTree, TrainState, build_gan, init_state
+
+# Latents for sample grids and evaluations are drawn from seeds offset by these, away from the training keys.
+GRID_SEED_OFFSET = 1_000_003
+EVAL_SEED_OFFSET = 2_000_003
+
+
+def latents(seed: int, num: int, latent_dim: int) -> jax.Array:
+    """(num, latent_dim) standard-normal latents, a pure function of the seed."""
+    return jax.random.normal(jax.random.PRNGKey(seed), (num, latent_dim), jnp.float32)
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between latents a and b (each (D,)) at fractions t (T,): (T, D).
+
+    Interpolating on the sphere keeps the intermediate latents at the typical norm of a Gaussian, where the
+    generator was trained, rather than cutting through the low-norm interior as a straight line would.
+    """
+    a_unit, b_unit = a / jnp.linalg.norm(a), b / jnp.linalg.norm(b)
+    omega = jnp.arccos(jnp.clip(jnp.dot(a_unit, b_unit), -1.0, 1.0))
+    t = t[:, None]
+    return (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / jnp.sin(omega)
+
+
+def interpolation_latents(seed: int, num_strips: int, frames: int, latent_dim: int) -> jax.Array:
+    """(num_strips * frames, latent_dim): each strip slerps from one random latent to another."""
+    ends = latents(seed, 2 * num_strips, latent_dim).reshape(num_strips, 2, latent_dim)
+    t = jnp.linspace(0.0, 1.0, frames)
+    return jnp.concatenate([slerp(start, end, t) for start, end in ends])
+
+
+def make_generate(networks: Networks) -> Callable[[PyTree, PyTree, jax.Array], jax.Array]:
+    """A jitted generate(params, collections, z (N, latent_dim)) -> samples (N, *sample_shape), inference mode."""
+
+    @jax.jit
+    def generate(params: PyTree, collections: PyTree, z: jax.Array) -> jax.Array:
+        return networks.generator.apply({"params": params, **collections}, z, train=False)
+
+    return generate
+
+
+def generate_ema(
+    generate: Callable[[PyTree, PyTree, jax.Array], jax.Array], state: TrainState, z: jax.Array, chunk: int = 256
+) -> np.ndarray:
+    """Samples from the EMA generator for latents z (N, D), in chunks of at most `chunk`; numpy (N, ...)."""
+    parts = [
+        generate(state.ema_params, state.generator.collections, z[i : i + chunk]) for i in range(0, len(z), chunk)
+    ]
+    return np.concatenate([np.asarray(jax.device_get(part)) for part in parts])
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Images (N, H, W, C) in [-1, 1] -> one uint8 picture (rows * (H + p) + p, columns * (W + p) + p, C).
+
+    `columns` defaults to ceil(sqrt(N)); unused cells and the padding are black.
+    """
+    num, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(num))
+    rows = math.ceil(num / columns)
+    pixels = np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    grid = np.zeros((rows * (height + padding) + padding, columns * (width + padding) + padding, channels), np.uint8)
+    for index, image in enumerate(pixels):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def points_picture(points: np.ndarray, extent: float = 3.0, size: int = 256) -> np.ndarray:
+    """Points (N, 2) -> a uint8 (size, size, 1) density picture of the square [-extent, extent]^2, y up."""
+    counts, _, _ = np.histogram2d(
+        points[:, 1], points[:, 0], bins=size, range=[[-extent, extent], [-extent, extent]]
+    )
+    picture = np.log1p(counts[::-1])
+    picture = picture / max(picture.max(), 1e-12)
+    return (255 * picture).astype(np.uint8)[..., None]
+
+
+def picture(samples: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """A uint8 (H, W, C) picture of samples: a grid for images (N, H, W, C), a density for points (N, 2)."""
+    if samples.ndim == 4:
+        return image_grid(samples, columns)
+    if samples.ndim == 2 and samples.shape[1] == 2:
+        return points_picture(samples)
+    raise ValueError(f"cannot draw samples of shape {samples.shape[1:]}: expected (H, W, C) images or (2,) points")
+
+
+def save_png(image: np.ndarray, path: str | pathlib.Path) -> pathlib.Path:
+    """Writes a uint8 (H, W, 1 or 3) picture as PNG, creating parent folders; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedRun:
+    """A trained run as a checkpoint left it: its config, the GAN it builds, the state and the step."""
+
+    config: ml_collections.ConfigDict
+    gan: Gan
+    state: TrainState
+    step: int
+
+
+def load_run(workdir: str | pathlib.Path, step: int | None = None, checkpoint_dir: str = "checkpoints") -> SavedRun:
+    """Restores a checkpoint of `workdir` (the newest when `step` is None) onto one device, with its own config."""
+    directory = pathlib.Path(workdir) / checkpoint_dir
+    if not directory.is_dir():
+        raise ConfigError(f"no checkpoints in {directory}: is --workdir the folder that train.py wrote?")
+    checkpoints = Checkpoints(directory)
+    try:
+        available = checkpoints.steps()
+        step = available[-1] if step is None and available else step
+        if step not in available:
+            raise ConfigError(f"no checkpoint at step {step} in {directory}; available: {available or 'none'}")
+        config = ml_collections.ConfigDict(checkpoints.config(step))
+        gan = build_gan(config)
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        abstract = jax.eval_shape(functools.partial(init_state, gan), config.seed)
+        target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+        state = checkpoints.restore(step, target, config.to_dict())
+    finally:
+        checkpoints.close()
+    return SavedRun(config, gan, state, step)

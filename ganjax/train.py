@@ -1,0 +1,275 @@
+"""`train_and_evaluate(config, workdir)`: the loop that ties config, data, step, state and checkpoints together.
+
+Data flows one way: config -> data -> step -> state -> checkpoint / metrics / samples. Everything that can be
+checked is checked before the step is compiled. Training resumes by itself from the newest checkpoint in the
+workdir and continues exactly where it stopped: the step in the state fixes the data position and the randomness.
+
+Stopping: SIGTERM (what a preempting scheduler sends) or a first Ctrl-C finishes the current step, saves a
+checkpoint and returns; a second Ctrl-C aborts at once. A kill -9 loses only the steps since the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import pathlib
+import signal
+import threading
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from ganjax import config as config_lib
+from ganjax import parallel
+from ganjax.checkpoint import Checkpoints
+from ganjax.data import open_source, train_batches
+from ganjax.metrics import METRICS
+from ganjax.sampling import EVAL_SEED_OFFSET, GRID_SEED_OFFSET, generate_ema, latents, make_generate, picture
+from ganjax.state import Gan, TrainState, build_gan, init_state
+from ganjax.step import make_train_step
+from ganjax.writers import Writer
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, gradient or parameter became NaN or infinite; nothing after the last good checkpoint was saved."""
+
+
+class StopRequest:
+    """Turns SIGTERM and a first SIGINT into a request to stop after the current step (main thread only)."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        del frame
+        self.signal_name = signal.Signals(signum).name
+        log.warning("%s received: stopping after this step and saving a checkpoint", self.signal_name)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts at once
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+
+def _count_parameters(params: Any) -> int:
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+
+
+class _Reporter:
+    """Reads each step's metrics one step late, so the host never makes the devices wait; checks them for
+    non-finite values, logs every `log_every` steps and drives the progress bar."""
+
+    def __init__(self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int, last_good: int):
+        self.log_every = config.train.log_every
+        self.images_per_step = config.train.batch_size * config.optim.d_steps
+        self.writer = writer
+        self.last_good_checkpoint = last_good
+        self.checkpoint_dir: pathlib.Path | None = None
+        self._pending: tuple[int, dict[str, jax.Array]] | None = None
+        self._clock = (start_step, time.perf_counter())
+        self.progress = tqdm(
+            total=config.train.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
+            disable=None if writer is not None else True,
+        )  # fmt: skip
+
+    def push(self, step: int, metrics: dict[str, jax.Array]) -> None:
+        """Queues step `step`'s metrics and handles those of the step before."""
+        self.flush()
+        self._pending = (step, metrics)
+
+    def flush(self) -> None:
+        """Handles the queued metrics now (blocks until their step is computed)."""
+        if self._pending is None:
+            return
+        step, metrics = self._pending
+        self._pending = None
+        values = {key: value.item() for key, value in jax.device_get(metrics).items()}
+        for network, name in (("d", "discriminator"), ("g", "generator")):
+            if values[f"{network}_nonfinite"]:
+                raise NonFiniteError(
+                    f"non-finite values in the {name} at step {step}: loss {values[f'{network}_loss']}, gradient "
+                    f"norm {values[f'{network}_grad_norm']}, parameter norm {values[f'{network}_param_norm']}. "
+                    f"Nothing after step {self.last_good_checkpoint} was saved; the checkpoints in "
+                    f"{self.checkpoint_dir} are intact. Lower the learning rates (--config.optim.g_lr, "
+                    "--config.optim.d_lr) or change the loss, then resume or start a new --workdir."
+                )
+        self.progress.update(1)
+        if step % self.log_every == 0:
+            now = time.perf_counter()
+            first, since = self._clock
+            values["images_per_sec"] = (step - first) * self.images_per_step / (now - since)
+            self._clock = (step, now)
+            self.progress.set_postfix(d_loss=f"{values['d_loss']:.3f}", g_loss=f"{values['g_loss']:.3f}")
+            if self.writer is not None:
+                self.writer.scalars(step, values)
+
+    def close(self) -> None:
+        self.progress.close()
+
+
+def state_shardings(gan: Gan, seed: int, mesh: jax.sharding.Mesh) -> TrainState:
+    """Where each leaf of the state lives: a tree like the state, of shardings (all replicated for now)."""
+    abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
+    return jax.tree.map(lambda _: parallel.replicated(mesh), abstract)
+
+
+def jit_train_step(gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState) -> Any:
+    """The train step compiled for `mesh`: state laid out by `shardings` and donated, batch split over "data"."""
+    return jax.jit(
+        make_train_step(gan, parallel.sample_sharding(mesh)),
+        in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
+        out_shardings=(shardings, parallel.replicated(mesh)),
+        donate_argnums=0,
+    )
+
+
+def _restore_or_init(
+    gan: Gan, config: ml_collections.ConfigDict, config_json: dict, checkpoints: Checkpoints, shardings: TrainState
+) -> TrainState:
+    latest = checkpoints.latest_step()
+    if latest is None:
+        log.info("starting from scratch (no checkpoint in %s)", checkpoints.directory)
+        return jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    abstract = jax.eval_shape(functools.partial(init_state, gan), config.seed)
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+    log.info("resuming from the checkpoint at step %d in %s", latest, checkpoints.directory)
+    return checkpoints.restore(latest, target, config_json)
+
+
+def evaluate(
+    config: ml_collections.ConfigDict, generate: Any, state: TrainState, latent_dim: int
+) -> dict[str, float]:
+    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents."""
+    eval_seed = config.seed + EVAL_SEED_OFFSET
+
+    def sample(num: int) -> np.ndarray:
+        return generate_ema(generate, state, latents(eval_seed, num, latent_dim))
+
+    results: dict[str, float] = {}
+    for name in config.eval.metrics:
+        results.update(METRICS.get(name)(sample, config))
+    return results
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainState:
+    """Trains the GAN that `config` describes, in `workdir`, resuming from its newest checkpoint.
+
+    Writes into workdir: config.json, checkpoints/<step>/ (state and config), metrics.jsonl, tensorboard/ and
+    samples/<name>_<step>.png. Returns the final state.
+
+    Raises:
+      ConfigError: a bad config or data, before anything is compiled.
+      NonFiniteError: training diverged; the last good checkpoint is kept.
+    """
+    workdir = pathlib.Path(workdir)
+    config_lib.validate_config(config)
+    mesh = parallel.make_mesh(config.mesh)
+    config_lib.validate_layout(config, mesh, jax.process_count())
+    gan = build_gan(config)
+    source = open_source(config.data, config.seed)
+    config_lib.check_data_matches_model(source, gan.networks)
+    config_json = json.loads(config.to_json())
+    is_chief = jax.process_index() == 0
+    log.info("devices: %d x %s; mesh %s; data: %s, %d examples", jax.device_count(), jax.devices()[0].platform,
+                 dict(mesh.shape), source.name, source.num_examples)  # fmt: skip
+
+    if is_chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
+    checkpoints = Checkpoints(workdir / CHECKPOINT_DIR, keep=config.train.keep_checkpoints)
+    shardings = state_shardings(gan, config.seed, mesh)
+    state = _restore_or_init(gan, config, config_json, checkpoints, shardings)
+    start_step = int(state.step)
+    log.info("parameters: generator %d, discriminator %d",
+                 _count_parameters(state.generator.params), _count_parameters(state.discriminator.params))  # fmt: skip
+
+    batch_sharding = parallel.step_batch_sharding(mesh)
+    batch_shape = (gan.d_steps, config.train.batch_size, *gan.networks.sample_shape)
+    abstract_batch = {"image": jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=batch_sharding)}
+    started = time.perf_counter()
+    train_step = jit_train_step(gan, mesh, shardings).lower(state, abstract_batch).compile()
+    memory = train_step.memory_analysis()
+    log.info("train step compiled in %.1f s%s", time.perf_counter() - started,
+                 "" if memory is None else f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
+                 f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries")  # fmt: skip
+
+    batches = train_batches(
+        source,
+        batch_size=config.train.batch_size,
+        batches_per_step=gan.d_steps,
+        seed=config.seed,
+        start_step=start_step,
+        num_steps=config.train.num_steps,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        num_threads=config.data.num_threads,
+    )
+    generate = make_generate(gan.networks)
+    grid_latents = latents(config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks.latent_dim)
+    writer = Writer(workdir, start_step) if is_chief else None
+    reporter = _Reporter(config, writer, start_step, last_good=start_step)
+    reporter.checkpoint_dir = checkpoints.directory
+
+    def save(step: int) -> None:
+        reporter.flush()  # never save a state whose step has not been checked for non-finite values
+        checkpoints.save(step, state, config_json)
+        reporter.last_good_checkpoint = step
+
+    def draw_samples(step: int) -> None:
+        image = picture(generate_ema(generate, state, grid_latents))
+        if writer is not None:
+            writer.picture(step, "samples", image)
+
+    def run_evaluation(step: int) -> None:
+        results = evaluate(config, generate, state, gan.networks.latent_dim)
+        if results:
+            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+            if writer is not None:
+                writer.scalars(step, results)
+
+    num_steps, sample_every, eval_every = config.train.num_steps, config.train.sample_every, config.eval.every
+    if start_step >= num_steps:
+        log.info("already trained to step %d of %d; nothing to do", start_step, num_steps)
+    try:
+        with StopRequest() as stop:
+            for step in range(start_step + 1, num_steps + 1):
+                state, metrics = train_step(state, parallel.global_batch(next(batches), batch_sharding))
+                reporter.push(step, metrics)
+                stopping, last = stop.requested, step == num_steps
+                if step % config.train.checkpoint_every == 0 or last or stopping:
+                    save(step)
+                if stopping:
+                    log.info("stopped by %s at step %d; checkpoint saved", stop.signal_name, step)
+                    break
+                if sample_every and (step % sample_every == 0 or last):
+                    draw_samples(step)
+                if (eval_every and step % eval_every == 0) or last:
+                    run_evaluation(step)
+            checkpoints.wait()
+    finally:
+        reporter.close()
+        if writer is not None:
+            writer.close()
+        checkpoints.close()
+    return state

@@ -1,0 +1,62 @@
+"""Every bad input gets a clear error that says what is wrong and how to fix it, before anything is compiled."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import tiny_dcgan_config, write_digit_npz
+
+from ganjax.registry import ConfigError
+from ganjax.train import train_and_evaluate
+
+
+@pytest.fixture
+def npz(tmp_path):
+    return write_digit_npz(tmp_path / "digits.npz")
+
+
+def _train(tmp_path, npz_path, **overrides):
+    config = tiny_dcgan_config(**{"data.name": "npz", "data.path": str(npz_path), **overrides})
+    return train_and_evaluate(config, tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("model.name", "dcgna", r"unknown model 'dcgna' \(--config.model.name\); valid: dcgan, mlp"),
+        ("loss", "hnige", r"unknown loss 'hnige' \(--config.loss\); valid: hinge, minimax, non_saturating"),
+        ("data.name", "mnsit", r"unknown dataset 'mnsit' \(--config.data.name\); valid: cifar10, fashion_mnist, "),
+        ("eval.metrics", ("fdi",), r"unknown metric 'fdi' \(--config.eval.metrics\); valid: "),
+        ("optim.d_lr", -1.0, r"--config.optim.d_lr must be positive; got -1.0"),
+        ("optim.d_steps", 0, r"--config.optim.d_steps must be at least 1; got 0"),
+        ("ema.decay", 1.0, r"--config.ema.decay must be in \[0, 1\); got 1.0"),
+        ("model.resolution", 30, r"DCGAN cannot build resolution 30"),
+    ],
+)
+def test_bad_config_values(tmp_path, npz, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        _train(tmp_path, npz, **{field: value})
+    assert not (tmp_path / "run").exists(), "nothing may be written before the config is known to be good"
+
+
+def test_batch_size_that_the_devices_do_not_divide(tmp_path, npz):
+    with pytest.raises(ConfigError, match=r"batch_size=12 does not divide over the 8 devices .* multiple of 8"):
+        _train(tmp_path, npz, **{"train.batch_size": 12})
+
+
+def test_data_that_does_not_match_the_model(tmp_path):
+    rgb32 = write_digit_npz(tmp_path / "small.npz", size=32)
+    with pytest.raises(ConfigError, match=r"samples of shape \(32, 32, 1\), but the model makes \(28, 28, 1\); .*"
+                       r"--config.model.resolution=32 --config.model.channels=1"):  # fmt: skip
+        _train(tmp_path, rgb32)
+
+
+def test_missing_data_path_is_named(tmp_path):
+    missing = tmp_path / "not_there.npz"
+    with pytest.raises(ConfigError, match=f"{missing} does not exist"):
+        _train(tmp_path, missing)
+
+
+def test_workdir_with_a_checkpoint_from_an_incompatible_config(tmp_path, npz):
+    _train(tmp_path, npz, **{"train.num_steps": 1})
+    with pytest.raises(ConfigError, match=r"(?s)incompatible config.*model.d_width: 8 -> 16.*Use a new --workdir"):
+        _train(tmp_path, npz, **{"train.num_steps": 2, "model.d_width": 16})
