@@ -1,0 +1,22 @@
+"""Test set-up: 8 CPU devices (so sharded code paths run), a persistent compilation cache, tiny configs.
+
+JAX must be configured before its backend starts, so this runs before any test module touches a device.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import jax
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+COMPILATION_CACHE = REPO / ".pytest_cache" / "jax-compilation-cache"
+
+jax.config.update("jax_num_cpu_devices", 8)
+jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+# Subprocesses (train.py, sample.py) share the cache through the environment.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(COMPILATION_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -1,0 +1,125 @@
+"""train.py and sample.py as a user runs them, in subprocesses: end to end, and stopped at any moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from conftest import REPO
+from helpers import write_digit_npz
+from PIL import Image
+
+from ganjax.sampling import load_run
+
+pytestmark = pytest.mark.slow
+
+NUM_STEPS = 400
+
+
+def _train_command(workdir, npz, num_steps=NUM_STEPS, **overrides):
+    settings = {
+        "model.g_width": 8, "model.d_width": 8, "model.latent_dim": 16, "train.batch_size": 16,
+        "train.num_steps": num_steps, "train.log_every": 1, "train.checkpoint_every": 50, "train.sample_every": 0,
+        "train.num_samples": 4, "data.name": "npz", "data.path": str(npz), **overrides,
+    }  # fmt: skip
+    flags = [f"--config.{key}={value}" for key, value in settings.items()]
+    return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}", *flags]
+
+
+def _run(command, **kwargs):
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _records(workdir):
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "images_per_sec"} for line in lines]
+
+
+def _assert_same_state(workdir_a, workdir_b):
+    a, b = load_run(workdir_a), load_run(workdir_b)
+    assert a.step == b.step == NUM_STEPS
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    return write_digit_npz(tmp_path_factory.mktemp("data") / "digits.npz")
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, npz):
+    """A run of NUM_STEPS steps that nothing interrupts: the reference for the resumed runs."""
+    workdir = tmp_path_factory.mktemp("straight")
+    result = _run(_train_command(workdir, npz))
+    assert result.returncode == 0, result.stderr
+    return workdir
+
+
+def _wait_for(predicate, process, what, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert process.poll() is None, f"training ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_train_then_sample_writes_pngs(straight_run):
+    result = _run([sys.executable, str(REPO / "sample.py"), f"--workdir={straight_run}", "--num=6", "--seed=3"])
+    assert result.returncode == 0, result.stderr
+    grid = Image.open(straight_run / "samples" / f"sample_{NUM_STEPS:08d}_seed3.png")
+    assert grid.size == (2 + 3 * 30, 2 + 2 * 30)  # 6 samples of 28x28: 3 columns, 2 rows, 2-pixel padding
+    out = straight_run / "strip.png"
+    result = _run([sys.executable, str(REPO / "sample.py"), f"--workdir={straight_run}", "--interpolate",
+                   "--num=10", "--frames=5", f"--out={out}"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (2 + 5 * 30, 2 + 2 * 30)  # 2 strips of 5 frames
+
+
+def test_sigterm_saves_and_the_same_command_resumes_exactly(tmp_path, npz, straight_run):
+    workdir = tmp_path / "preempted"
+    command = _train_command(workdir, npz)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = workdir / "metrics.jsonl"
+    _wait_for(lambda: metrics.exists() and metrics.stat().st_size > 0, process, "the first logged step")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    stopped_at = load_run(workdir).step
+    assert 0 < stopped_at < NUM_STEPS, "the signal must land mid-run for this test to mean anything"
+    assert f"stopped by SIGTERM at step {stopped_at}; checkpoint saved" in stderr
+
+    result = _run(command)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming from the checkpoint at step {stopped_at}" in result.stderr
+    _assert_same_state(straight_run, workdir)
+    assert _records(workdir) == _records(straight_run)
+
+
+def test_kill_9_loses_only_the_steps_since_the_last_checkpoint(tmp_path, npz, straight_run):
+    workdir = tmp_path / "killed"
+    command = _train_command(workdir, npz)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: (workdir / "checkpoints" / "50").is_dir(), process, "the first checkpoint")
+    process.kill()
+    process.wait(timeout=60)
+
+    result = _run(command)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from the checkpoint at step" in result.stderr
+    _assert_same_state(straight_run, workdir)
+    assert _records(workdir) == _records(straight_run), "steps logged after the last checkpoint must not repeat"
+
+
+def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
+    result = _run(_train_command(tmp_path / "run", npz, loss="hnige"))
+    assert result.returncode == 2
+    assert "error: unknown loss 'hnige' (--config.loss); valid: hinge, minimax, non_saturating" in result.stderr
+    assert "Traceback" not in result.stderr
