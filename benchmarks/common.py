@@ -10,7 +10,10 @@ from collections.abc import Callable, Sequence
 
 
 def interleaved_seconds_per_call(
-    runners: dict[str, tuple[Callable[[], object], Callable[[object], object]]], *, warmup: int, calls: int,
+    runners: dict[str, tuple[Callable[[], object], Callable[[object], object]]],
+    *,
+    warmup: int,
+    calls: int,
     repeats: int,
 ) -> dict[str, float]:
     """Median over `repeats` of the mean wall-clock seconds per call, for each named (run, sync) pair.
@@ -48,7 +51,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     """A Markdown table, so the output pastes straight into RESULTS.md."""
     cells = [[str(cell) for cell in row] for row in rows]
     widths = [max(len(header), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")

@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import interleaved_seconds_per_call, machine, print_table  # noqa: E402
-from configs import default  # noqa: E402
 
+from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
 from ganjax.models.dcgan import spatial_layout  # noqa: E402
 from ganjax.state import build_gan, init_state  # noqa: E402
@@ -153,7 +153,9 @@ def main() -> None:
         seconds = interleaved_seconds_per_call(runners, warmup=3, calls=args.steps, repeats=args.repeats)
         row = [f"{resolution}x{resolution}x{channels}", f"{ours_params:,}"]
         for name in ("ganjax", "torch"):
-            row += [f"{seconds[name] * 1e3:.1f}", f"{args.batch / seconds[name]:,.0f}"] if name in seconds else ["-", "-"]
+            row += (
+                [f"{seconds[name] * 1e3:.1f}", f"{args.batch / seconds[name]:,.0f}"] if name in seconds else ["-", "-"]
+            )
         row.append(f"{seconds['torch'] / seconds['ganjax']:.2f}x" if "torch" in seconds else "-")
         rows.append(row)
     print_table(["images", "parameters", "ganjax ms/step", "ganjax img/s", "torch ms/step", "torch img/s",

@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import machine, print_table  # noqa: E402
-from configs import toy_ring  # noqa: E402
 
+from configs import toy_ring  # noqa: E402
 from ganjax.train import train_and_evaluate  # noqa: E402
 
 

@@ -53,8 +53,13 @@ def main() -> None:
     for batch, size, cin, cout in SHAPES:
         x = jnp.asarray(rng.normal(size=(batch, size, size, cin)), jnp.float32)
         kernel = jnp.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.05, jnp.float32)
-        np.testing.assert_allclose(flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4, atol=1e-4)
-        runners = {"flax": jax_runner(flax_conv_transpose, x, kernel), "ganjax": jax_runner(conv_transpose_4x4_s2, x, kernel)}
+        np.testing.assert_allclose(
+            flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4, atol=1e-4
+        )
+        runners = {
+            "flax": jax_runner(flax_conv_transpose, x, kernel),
+            "ganjax": jax_runner(conv_transpose_4x4_s2, x, kernel),
+        }
         if torch is not None:
             tx = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy()).requires_grad_()
             tk = torch.from_numpy(np.asarray(kernel).transpose(2, 3, 0, 1).copy()).requires_grad_()

@@ -94,7 +94,8 @@ class Checkpoints:
         raise ConfigError(
             f"the checkpoint at step {step} in {self.directory} was written by an incompatible config.\n"
             f"Config fields that changed:\n{changed_fields or '  (none)'}\n"
-            f"{len(arrays)} arrays differ (checkpoint -> this config):\n" + "\n".join(arrays[:10])
+            f"{len(arrays)} arrays differ (checkpoint -> this config):\n"
+            + "\n".join(arrays[:10])
             + (f"\n  ... and {len(arrays) - 10} more" if len(arrays) > 10 else "")
             + "\nUse a new --workdir, or the config that wrote the checkpoint."
         )

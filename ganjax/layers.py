@@ -42,7 +42,7 @@ def _conv_transpose_fwd(x, kernel):
 
 def _conv_transpose_bwd(residuals, dy):
     x, kernel = residuals
-    batch, height, width, in_features = x.shape
+    _, height, width, in_features = x.shape
     out_features = kernel.shape[-1]
     # dx[i] = sum_t kernel[t] @ dy[2i + t - 1]: the 4x4, stride-2, padding-1 convolution of dy.
     dx = lax.conv_general_dilated(dy, kernel.swapaxes(2, 3), (2, 2), ((1, 1), (1, 1)), dimension_numbers=_NHWC)

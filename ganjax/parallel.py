@@ -27,21 +27,19 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices: Sequence[jax.Devi
       devices: the devices to use; all of them by default.
     """
     devices = list(jax.devices() if devices is None else devices)
-    names = tuple(mesh_config.keys())
-    sizes = [int(mesh_config[name]) for name in names]
+    requested = {name: int(size) for name, size in mesh_config.items()}
+    names, sizes = tuple(requested), list(requested.values())
     if DATA_AXIS not in names:
         raise ConfigError(f"the mesh needs a {DATA_AXIS!r} axis (--config.mesh.{DATA_AXIS}); it has {names}")
     if sizes.count(-1) > 1 or any(size == 0 or size < -1 for size in sizes):
-        raise ConfigError(f"mesh sizes must be positive, with at most one -1; got {dict(zip(names, sizes))}")
+        raise ConfigError(f"mesh sizes must be positive, with at most one -1; got {requested}")
     known = math.prod(size for size in sizes if size != -1)
     if -1 in sizes:
         if len(devices) % known:
-            raise ConfigError(f"mesh {dict(zip(names, sizes))} does not divide the {len(devices)} devices")
+            raise ConfigError(f"mesh {requested} does not divide the {len(devices)} devices")
         sizes[sizes.index(-1)] = len(devices) // known
     if math.prod(sizes) != len(devices):
-        raise ConfigError(
-            f"mesh {dict(zip(names, sizes))} needs {math.prod(sizes)} devices, but there are {len(devices)}"
-        )
+        raise ConfigError(f"mesh {requested} needs {math.prod(sizes)} devices, but there are {len(devices)}")
     axis_types = (jax.sharding.AxisType.Auto,) * len(names)
     return jax.make_mesh(sizes, names, axis_types, devices=devices)
 

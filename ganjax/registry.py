@@ -53,8 +53,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r} (--config.{self.config_key}); "
-                f"valid: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r} (--config.{self.config_key}); valid: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

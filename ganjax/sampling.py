@@ -66,9 +66,7 @@ def generate_ema(
     generate: Callable[[PyTree, PyTree, jax.Array], jax.Array], state: TrainState, z: jax.Array, chunk: int = 256
 ) -> np.ndarray:
     """Samples from the EMA generator for latents z (N, D), in chunks of at most `chunk`; numpy (N, ...)."""
-    parts = [
-        generate(state.ema_params, state.generator.collections, z[i : i + chunk]) for i in range(0, len(z), chunk)
-    ]
+    parts = [generate(state.ema_params, state.generator.collections, z[i : i + chunk]) for i in range(0, len(z), chunk)]
     return np.concatenate([np.asarray(jax.device_get(part)) for part in parts])
 
 
@@ -91,9 +89,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
 
 def points_picture(points: np.ndarray, extent: float = 3.0, size: int = 256) -> np.ndarray:
     """Points (N, 2) -> a uint8 (size, size, 1) density picture of the square [-extent, extent]^2, y up."""
-    counts, _, _ = np.histogram2d(
-        points[:, 1], points[:, 0], bins=size, range=[[-extent, extent], [-extent, extent]]
-    )
+    counts, _, _ = np.histogram2d(points[:, 1], points[:, 0], bins=size, range=[[-extent, extent], [-extent, extent]])
     picture = np.log1p(counts[::-1])
     picture = picture / max(picture.max(), 1e-12)
     return (255 * picture).astype(np.uint8)[..., None]

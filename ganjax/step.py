@@ -105,7 +105,7 @@ def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None
         # d_steps is small and static, so the loop is unrolled: inside a lax.scan body XLA:CPU's convolutions ran
         # about 9x slower (benchmarks/RESULTS.md).
         d, g_collections = state.discriminator, state.generator.collections
-        for real, key in zip(reals, keys[:-1]):
+        for real, key in zip(reals, keys[:-1], strict=True):
             d, g_collections, d_metrics = discriminator_update(
                 d, state.generator.replace(collections=g_collections), real, key
             )

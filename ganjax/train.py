@@ -33,7 +33,7 @@ from ganjax.metrics import METRICS
 from ganjax.sampling import EVAL_SEED_OFFSET, GRID_SEED_OFFSET, generate_ema, latents, make_generate, picture
 from ganjax.state import Gan, TrainState, build_gan, init_state
 from ganjax.step import make_train_step
-from ganjax.writers import Writer
+from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,7 @@ def _restore_or_init(
     return checkpoints.restore(latest, target, config_json)
 
 
-def evaluate(
-    config: ml_collections.ConfigDict, generate: Any, state: TrainState, latent_dim: int
-) -> dict[str, float]:
+def evaluate(config: ml_collections.ConfigDict, generate: Any, state: TrainState, latent_dim: int) -> dict[str, float]:
     """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents."""
     eval_seed = config.seed + EVAL_SEED_OFFSET
 
@@ -267,6 +265,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 if (eval_every and step % eval_every == 0) or last:
                     run_evaluation(step)
             checkpoints.wait()
+        if is_chief and start_step < num_steps:
+            log.info("done at step %d: checkpoints in %s, metrics in %s, samples in %s", int(state.step),
+                     checkpoints.directory, workdir / METRICS_FILE, workdir / SAMPLES_DIR)  # fmt: skip
     finally:
         reporter.close()
         if writer is not None:

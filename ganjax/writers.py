@@ -48,9 +48,8 @@ class Writer:
         self.metrics_path = workdir / METRICS_FILE
         truncate_metrics(self.metrics_path, resume_step)
         self._metrics = self.metrics_path.open("a")
-        self._tensorboard = tensorboardX.SummaryWriter(
-            str(workdir / TENSORBOARD_DIR), purge_step=resume_step + 1 if resume_step else None
-        )
+        # TensorBoard hides events at or after purge_step that earlier runs in this folder wrote.
+        self._tensorboard = tensorboardX.SummaryWriter(str(workdir / TENSORBOARD_DIR), purge_step=resume_step + 1)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """One record in metrics.jsonl ({"step": step, **values}) and one TensorBoard scalar per value."""

@@ -34,7 +34,7 @@ def test_round_trip_is_exact(tmp_path):
     assert reopened.config(7)["model"]["g_width"] == config.model.g_width
     reopened.close()
     assert jax.tree.structure(restored) == jax.tree.structure(state)
-    for saved, loaded in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+    for saved, loaded in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
         assert saved.dtype == loaded.dtype
         np.testing.assert_array_equal(saved, np.asarray(loaded))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -45,7 +44,7 @@ def _records(workdir):
 def _assert_same_state(workdir_a, workdir_b):
     a, b = load_run(workdir_a), load_run(workdir_b)
     assert a.step == b.step == NUM_STEPS
-    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -83,18 +82,19 @@ def test_train_then_sample_writes_pngs(straight_run):
     assert Image.open(out).size == (2 + 5 * 30, 2 + 2 * 30)  # 2 strips of 5 frames
 
 
-def test_sigterm_saves_and_the_same_command_resumes_exactly(tmp_path, npz, straight_run):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_saves_and_the_same_command_resumes_exactly(tmp_path, npz, straight_run, stop_signal):
     workdir = tmp_path / "preempted"
     command = _train_command(workdir, npz)
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = workdir / "metrics.jsonl"
     _wait_for(lambda: metrics.exists() and metrics.stat().st_size > 0, process, "the first logged step")
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     stopped_at = load_run(workdir).step
     assert 0 < stopped_at < NUM_STEPS, "the signal must land mid-run for this test to mean anything"
-    assert f"stopped by SIGTERM at step {stopped_at}; checkpoint saved" in stderr
+    assert f"stopped by {stop_signal.name} at step {stopped_at}; checkpoint saved" in stderr
 
     result = _run(command)
     assert result.returncode == 0, result.stderr

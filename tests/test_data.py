@@ -12,8 +12,7 @@ import tensorflow_datasets as tfds
 from conftest import SHARED_DATA
 from PIL import Image
 
-from ganjax.data import DATA_DIR_ENV, DataError, open_source, train_batches
-from ganjax.data import local
+from ganjax.data import DATA_DIR_ENV, DataError, local, open_source, train_batches
 from ganjax.data.pipeline import example_indices, step_positions
 from ganjax.data.sources import array_source
 
@@ -103,7 +102,7 @@ def test_tfds_source_with_mock_data(monkeypatch):
         batch = next(train_batches(source, batch_size=4, batches_per_step=1, seed=0, start_step=0, num_steps=1,
                                    process_index=0, process_count=1, num_threads=0))  # fmt: skip
     assert batch["image"].shape == (1, 4, 32, 32, 3) and batch["image"].dtype == np.float32
-    assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+    assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
 
 
 def test_tfds_failure_says_how_to_use_local_files(monkeypatch):
@@ -148,7 +147,7 @@ def test_npz_errors_name_what_is_wrong(tmp_path):
     with pytest.raises(DataError, match="has no 'images' array; it holds: pictures"):
         open_source(_data_config(name="npz", path=str(tmp_path / "wrong_key.npz")), seed=0)
     np.savez(tmp_path / "floats.npz", images=np.zeros((2, 4, 4), np.float32))
-    with pytest.raises(DataError, match="must be uint8 .* it is float32"):
+    with pytest.raises(DataError, match=r"must be uint8 .* it is float32"):
         open_source(_data_config(name="npz", path=str(tmp_path / "floats.npz")), seed=0)
 
 
@@ -175,14 +174,14 @@ def test_each_epoch_visits_every_example_once_in_a_new_order(numbered_source):
 def test_batches_are_deterministic_and_depend_on_the_seed(numbered_source):
     once, again = _all_batches(numbered_source), _all_batches(numbered_source)
     other = _all_batches(numbered_source, seed=1)
-    assert all(np.array_equal(a, b) for a, b in zip(once, again))
-    assert not all(np.array_equal(a, b) for a, b in zip(once, other))
+    assert all(np.array_equal(a, b) for a, b in zip(once, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(once, other, strict=True))
 
 
 def test_resuming_at_a_step_gives_the_same_batches(numbered_source):
     whole = _all_batches(numbered_source, num_steps=6)
     resumed = _all_batches(numbered_source, start_step=4, num_steps=6, num_threads=2)
-    assert all(np.array_equal(a, b) for a, b in zip(whole[4:], resumed))
+    assert all(np.array_equal(a, b) for a, b in zip(whole[4:], resumed, strict=True))
 
 
 def test_processes_read_disjoint_shares_that_make_the_global_batch(numbered_source):

@@ -37,8 +37,12 @@ def test_dcgan_shapes(resolution, channels):
 
 def test_generator_batch_norm_statistics_are_a_collection_only_when_asked_for():
     z = jnp.zeros((2, 12))
-    with_bn = build_networks(_dcgan_config(28, 1, batch_norm=True)).generator.init(jax.random.PRNGKey(0), z, train=False)
-    without = build_networks(_dcgan_config(28, 1, batch_norm=False)).generator.init(jax.random.PRNGKey(0), z, train=False)
+    with_bn = build_networks(_dcgan_config(28, 1, batch_norm=True)).generator.init(
+        jax.random.PRNGKey(0), z, train=False
+    )
+    without = build_networks(_dcgan_config(28, 1, batch_norm=False)).generator.init(
+        jax.random.PRNGKey(0), z, train=False
+    )
     assert set(with_bn) == {"params", "batch_stats"}
     assert set(without) == {"params"}
 
@@ -82,7 +86,7 @@ def test_conv_transpose_hand_written_gradient_matches_autodiff():
 
     ours = jax.grad(objective(conv_transpose_4x4_s2), argnums=(0, 1))(x, kernel)
     reference = jax.grad(objective(autodiff_reference), argnums=(0, 1))(x, kernel)
-    for got, want in zip(ours, reference):
+    for got, want in zip(ours, reference, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 

@@ -45,12 +45,14 @@ def test_one_step_updates_every_parameter_and_stays_finite():
     assert int(after.step) == 1
     for network in ("generator", "discriminator"):
         old, new = getattr(before, network).params, getattr(after, network).params
-        for leaf_before, leaf_after in zip(_leaves(old), _leaves(new)):
+        for leaf_before, leaf_after in zip(_leaves(old), _leaves(new), strict=True):
             assert np.all(np.isfinite(leaf_after))
             assert not np.array_equal(leaf_before, leaf_after)
     # The EMA moved by exactly (1 - decay) of the way from its start (the initial parameters) to the new ones.
     decay = config.ema.decay
-    for p0, p1, ema in zip(_leaves(before.generator.params), _leaves(after.generator.params), _leaves(after.ema_params)):
+    for p0, p1, ema in zip(
+        _leaves(before.generator.params), _leaves(after.generator.params), _leaves(after.ema_params), strict=True
+    ):
         np.testing.assert_allclose(ema, decay * p0 + (1 - decay) * p1, rtol=1e-6, atol=1e-7)
     # Batch statistics are state too, and the step updated them.
     assert not np.array_equal(_leaves(before.generator.collections)[0], _leaves(after.generator.collections)[0])
@@ -65,9 +67,12 @@ def test_same_seed_same_result_and_another_seed_differs():
     first, _ = _train(config, batches, jax.devices()[:1])
     again, _ = _train(config, batches, jax.devices()[:1])
     other, _ = _train(tiny_dcgan_config(seed=1), batches, jax.devices()[:1])
-    for a, b in zip(_leaves(first), _leaves(again)):
+    for a, b in zip(_leaves(first), _leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not all(np.array_equal(a, b) for a, b in zip(_leaves(first.generator.params), _leaves(other.generator.params)))
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(_leaves(first.generator.params), _leaves(other.generator.params), strict=True)
+    )
 
 
 @pytest.mark.parametrize("d_steps", [1, 2])
@@ -77,9 +82,9 @@ def test_eight_devices_match_one_device(d_steps):
     batches = _batches(config, 3)
     one, one_history = _train(config, batches, jax.devices()[:1])
     eight, eight_history = _train(config, batches, jax.devices())
-    for a, b in zip(_leaves(one), _leaves(eight)):
+    for a, b in zip(_leaves(one), _leaves(eight), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    for a, b in zip(one_history, eight_history):
+    for a, b in zip(one_history, eight_history, strict=True):
         np.testing.assert_allclose(a["d_loss"], b["d_loss"], rtol=1e-5)
         np.testing.assert_allclose(a["g_loss"], b["g_loss"], rtol=1e-5)
 
@@ -93,6 +98,5 @@ def test_each_discriminator_update_uses_its_own_real_batch():
     duplicated = [{"image": np.stack([batch["image"][0]] * 2)} for batch in batches]
     same_twice, _ = _train(config, duplicated, jax.devices()[:1])
     d_params = lambda state: _leaves(state.discriminator.params)  # noqa: E731
-    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(reversed_order)))
-    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(same_twice)))
-
+    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(reversed_order), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(same_twice), strict=True))

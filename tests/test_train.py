@@ -57,7 +57,7 @@ def test_resuming_continues_exactly(tmp_path, npz_config):
     train_and_evaluate(npz_config(**{"train.num_steps": 6}), stopped)
     a, b = load_run(straight), load_run(stopped)
     assert a.step == b.step == 6
-    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert _without_timing(_records(straight)) == _without_timing(_records(stopped))
 
@@ -65,7 +65,9 @@ def test_resuming_continues_exactly(tmp_path, npz_config):
 def test_divergence_stops_with_the_network_and_step_and_keeps_the_last_checkpoint(tmp_path, npz_config):
     workdir = tmp_path / "run"
     train_and_evaluate(npz_config(**{"train.num_steps": 2}), workdir)
-    with pytest.raises(NonFiniteError, match=r"non-finite values in the discriminator at step 3: .*Nothing after step 2"):
+    with pytest.raises(
+        NonFiniteError, match=r"non-finite values in the discriminator at step 3: .*Nothing after step 2"
+    ):
         train_and_evaluate(npz_config(**{"train.num_steps": 6, "optim.d_lr": 1e38}), workdir)
     assert Checkpoints(workdir / "checkpoints").steps() == [2]
     run = load_run(workdir)

@@ -77,6 +77,7 @@ def train_batches(
     """
     if batch_size % process_count:
         raise ValueError(f"batch size {batch_size} is not divisible by the {process_count} processes")
+
     def load(step: int) -> dict[str, np.ndarray]:
         positions = step_positions(
             step,

@@ -15,7 +15,7 @@ class Networks:
 
     Attributes:
       generator: `generator.apply(variables, z, train=...)` maps latents (B, latent_dim) to samples
-        (B, *sample_shape) in [-1, 1].
+        (B, *sample_shape): images in [-1, 1], or unbounded values for non-image data.
       discriminator: `discriminator.apply(variables, x, train=...)` maps samples (B, *sample_shape) to
         logits (B,) in float32.
       latent_dim: size of the generator's standard-normal input.
