@@ -73,19 +73,21 @@ class StopRequest:
 
 
 def _count_parameters(params: Any) -> int:
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+    return sum(leaf.size for leaf in jax.tree.leaves(params))
 
 
 class _Reporter:
     """Reads each step's metrics one step late, so the host never makes the devices wait; checks them for
     non-finite values, logs every `log_every` steps and drives the progress bar."""
 
-    def __init__(self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int, last_good: int):
+    def __init__(
+        self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int, checkpoint_dir: pathlib.Path
+    ):
         self.log_every = config.train.log_every
         self.images_per_step = config.train.batch_size * config.optim.d_steps
         self.writer = writer
-        self.last_good_checkpoint = last_good
-        self.checkpoint_dir: pathlib.Path | None = None
+        self.checkpoint_dir = checkpoint_dir
+        self.last_good_checkpoint = start_step  # updated by the trainer after each save
         self._pending: tuple[int, dict[str, jax.Array]] | None = None
         self._clock = (start_step, time.perf_counter())
         self.progress = tqdm(
@@ -226,8 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     generate = make_generate(gan.networks)
     grid_latents = latents(config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks.latent_dim)
     writer = Writer(workdir, start_step) if is_chief else None
-    reporter = _Reporter(config, writer, start_step, last_good=start_step)
-    reporter.checkpoint_dir = checkpoints.directory
+    reporter = _Reporter(config, writer, start_step, checkpoints.directory)
 
     def save(step: int) -> None:
         reporter.flush()  # never save a state whose step has not been checked for non-finite values
