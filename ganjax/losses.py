@@ -58,3 +58,46 @@ def hinge(real: jax.Array, fake: jax.Array) -> LossPair:
     d_loss = jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
     g_loss = -jnp.mean(fake)
     return d_loss, g_loss
+
+
+@LOSSES.register("wasserstein")
+def wasserstein(real: jax.Array, fake: jax.Array) -> LossPair:
+    """Wasserstein GAN (Arjovsky et al. 2017): D is a critic; use it with a Lipschitz constraint (wgan_gp penalty).
+
+    L_D = E[D(G(z))] - E[D(x)],  L_G = -E[D(G(z))].
+    """
+    return jnp.mean(fake) - jnp.mean(real), -jnp.mean(fake)
+
+
+@LOSSES.register("least_squares")
+def least_squares(real: jax.Array, fake: jax.Array) -> LossPair:
+    """Least-squares GAN (Mao et al. 2017) with targets 1 for real and 0 for fake.
+
+    L_D = 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2],  L_G = 1/2 E[(D(G(z)) - 1)^2].
+    """
+    d_loss = 0.5 * jnp.mean((real - 1.0) ** 2) + 0.5 * jnp.mean(fake**2)
+    g_loss = 0.5 * jnp.mean((fake - 1.0) ** 2)
+    return d_loss, g_loss
+
+
+@LOSSES.register("relativistic_pairing")
+def relativistic_pairing(real: jax.Array, fake: jax.Array) -> LossPair:
+    """Relativistic pairing GAN (RpGAN; Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024).
+
+    Each real sample is paired with one generated sample: L_D = E[softplus(-(D(x) - D(G(z))))],
+    L_G = E[softplus(-(D(G(z)) - D(x)))]. With R1 and R2 (penalties) it is R3GAN's objective.
+    """
+    return jnp.mean(jax.nn.softplus(fake - real)), jnp.mean(jax.nn.softplus(real - fake))
+
+
+@LOSSES.register("relativistic_average")
+def relativistic_average(real: jax.Array, fake: jax.Array) -> LossPair:
+    """Relativistic average GAN (RaGAN; Jolicoeur-Martineau 2019): each side is compared with the other's mean.
+
+    L_D = E[softplus(-(D(x) - E D(G(z))))] + E[softplus(D(G(z)) - E D(x))],
+    L_G = E[softplus(-(D(G(z)) - E D(x)))] + E[softplus(D(x) - E D(G(z)))].
+    """
+    real_vs_fake, fake_vs_real = real - jnp.mean(fake), fake - jnp.mean(real)
+    d_loss = jnp.mean(jax.nn.softplus(-real_vs_fake)) + jnp.mean(jax.nn.softplus(fake_vs_real))
+    g_loss = jnp.mean(jax.nn.softplus(-fake_vs_real)) + jnp.mean(jax.nn.softplus(real_vs_fake))
+    return d_loss, g_loss

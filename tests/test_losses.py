@@ -24,6 +24,18 @@ HAND_WORKED = {
     "minimax": (1.231427, -0.511332),
     # d = (max(0, 1 - 2) + max(0, 1 + 1)) / 2 + (max(0, 1 + 0.5) + max(0, 1 - 3)) / 2 = 1 + 0.75; g = -(0.5 - 3) / 2
     "hinge": (1.75, 1.25),
+    # d = (0.5 - 3) / 2 - (2 - 1) / 2 = -1.75; g = -(0.5 - 3) / 2
+    "wasserstein": (-1.75, 1.25),
+    # d = ((2 - 1)^2 + (-1 - 1)^2) / 4 + (0.5^2 + 3^2) / 4 = 1.25 + 2.3125; g = ((0.5 - 1)^2 + (-3 - 1)^2) / 4
+    "least_squares": (3.5625, 4.0625),
+    # pairs real - fake = (1.5, 2): d = (softplus(-1.5) + softplus(-2)) / 2 = (0.201413 + 0.126928) / 2,
+    # g = (softplus(1.5) + softplus(2)) / 2 = (1.701413 + 2.126928) / 2
+    "relativistic_pairing": (0.164171, 1.914171),
+    # mean real 0.5, mean fake -1.25. d = (softplus(-3.25) + softplus(-0.25)) / 2 + (softplus(0) + softplus(-3.5)) / 2
+    #   = (0.038041 + 0.575939) / 2 + (0.693147 + 0.029750) / 2;
+    # g = (softplus(0) + softplus(3.5)) / 2 + (softplus(3.25) + softplus(0.25)) / 2
+    #   = (0.693147 + 3.529750) / 2 + (3.288041 + 0.825939) / 2
+    "relativistic_average": (0.668439, 4.168439),
 }
 
 
@@ -66,5 +78,6 @@ def test_every_loss_rewards_the_right_player(name):
 
 
 def test_unknown_loss_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"unknown loss 'hnige' \(--config.loss\); valid: .*hinge.*non_saturating"):
+    valid = ", ".join(LOSSES.names())
+    with pytest.raises(ConfigError, match=rf"unknown loss 'hnige' \(--config.loss\); valid: {valid}$"):
         LOSSES.get("hnige")
