@@ -71,11 +71,24 @@ class ConvTranspose2x(nn.Module):
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: jnp.dtype = jnp.float32  # computation; parameters are float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-        y = conv_transpose_4x4_s2(x, kernel)
+        y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype))
         if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
+            y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
         return y
+
+
+def spectrally_normalized(layer: nn.Module, x: jax.Array, *, enabled: bool, update_stats: bool) -> jax.Array:
+    """`layer(x)`, with the layer's kernel divided by its largest singular value when `enabled` (Miyato et al. 2018).
+
+    Uses Flax's `nn.SpectralNorm`: the power-iteration vector and the estimate of the singular value live in the
+    "batch_stats" collection, so they are part of the network's state and its checkpoints. Each call with
+    `update_stats` (training) advances the power iteration by one step; the estimate is kept in float32.
+    """
+    if not enabled:
+        return layer(x)
+    return nn.SpectralNorm(layer, dtype=jnp.float32)(x, update_stats=update_stats)

@@ -14,11 +14,10 @@ from ganjax.models import build_networks
 from ganjax.registry import ConfigError
 
 
-def _dcgan_config(resolution, channels, batch_norm=True):
-    return ml_collections.ConfigDict(
-        dict(name="dcgan", resolution=resolution, channels=channels, latent_dim=12, g_width=4, d_width=4,
-             g_batch_norm=batch_norm)
-    )  # fmt: skip
+def _dcgan_config(resolution, channels, batch_norm=True, **fields):
+    config = dict(name="dcgan", resolution=resolution, channels=channels, latent_dim=12, g_width=4, d_width=4,
+                  g_batch_norm=batch_norm, d_spectral_norm=False, num_classes=0, dtype="float32")  # fmt: skip
+    return ml_collections.ConfigDict({**config, **fields})
 
 
 @pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (32, 1), (64, 3)])
@@ -47,9 +46,24 @@ def test_generator_batch_norm_statistics_are_a_collection_only_when_asked_for():
     assert set(without) == {"params"}
 
 
-def test_dcgan_rejects_a_resolution_it_cannot_build():
+def test_dcgan_rejects_a_resolution_it_cannot_build_and_conditioning():
     with pytest.raises(ConfigError, match=r"cannot build resolution 30 \(--config.model.resolution\)"):
         build_networks(_dcgan_config(30, 1))
+    with pytest.raises(ConfigError, match=r"model 'dcgan' is unconditional, but --config.model.num_classes=10"):
+        build_networks(_dcgan_config(28, 1, num_classes=10))
+
+
+def test_dcgan_spectral_norm_and_bfloat16_compute():
+    networks = build_networks(_dcgan_config(32, 3, d_spectral_norm=True, dtype="bfloat16"))
+    z = jax.random.normal(jax.random.PRNGKey(0), (2, 12))
+    g_vars = networks.generator.init(jax.random.PRNGKey(1), z, None, train=False)
+    images, _ = networks.generator.apply(g_vars, z, None, train=True, mutable=["batch_stats"])
+    d_vars = networks.discriminator.init(jax.random.PRNGKey(2), images, None, train=False)
+    assert "batch_stats" in d_vars, "spectral-norm vectors are discriminator state"
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(d_vars["params"]))
+    logits, _ = networks.discriminator.apply(d_vars, images, None, train=True, mutable=["batch_stats"])
+    assert images.dtype == logits.dtype == jnp.float32
+    assert jnp.all(jnp.isfinite(logits))
 
 
 def _scatter_definition(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -98,7 +112,7 @@ def test_conv_transpose_layer_doubles_the_grid():
 
 
 def test_mlp_shapes():
-    config = ml_collections.ConfigDict(dict(name="mlp", latent_dim=5, output_dim=2, hidden=8, depth=2))
+    config = ml_collections.ConfigDict(dict(name="mlp", latent_dim=5, output_dim=2, hidden=8, depth=2, num_classes=0))
     networks = build_networks(config)
     z = jnp.ones((6, 5))
     points = networks.generator.apply(networks.generator.init(jax.random.PRNGKey(0), z, train=False), z, train=True)

@@ -1,6 +1,6 @@
 """Small fully connected networks for low-dimensional toy data (the 8-Gaussian ring).
 
-Config fields (`config.model`): latent_dim, output_dim, hidden, depth.
+Config fields (`config.model`): latent_dim, output_dim, hidden, depth. Unconditional, float32.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import jax
 import ml_collections
 from flax import linen as nn
 
-from ganjax.models.base import MODELS, Networks
+from ganjax.models.base import MODELS, Networks, require_unconditional
 
 
 class MLPGenerator(nn.Module):
@@ -20,8 +20,8 @@ class MLPGenerator(nn.Module):
     depth: int
 
     @nn.compact
-    def __call__(self, z: jax.Array, *, train: bool) -> jax.Array:
-        del train
+    def __call__(self, z: jax.Array, labels: None = None, *, train: bool) -> jax.Array:
+        del labels, train
         x = z
         for _ in range(self.depth):
             x = nn.relu(nn.Dense(self.hidden)(x))
@@ -35,8 +35,8 @@ class MLPDiscriminator(nn.Module):
     depth: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        del train
+    def __call__(self, x: jax.Array, labels: None = None, *, train: bool) -> jax.Array:
+        del labels, train
         for _ in range(self.depth):
             x = nn.leaky_relu(nn.Dense(self.hidden)(x), 0.2)
         return nn.Dense(1)(x)[:, 0]
@@ -44,6 +44,7 @@ class MLPDiscriminator(nn.Module):
 
 @MODELS.register("mlp")
 def mlp(config: ml_collections.ConfigDict) -> Networks:
+    require_unconditional("mlp", config.num_classes)
     return Networks(
         generator=MLPGenerator(config.output_dim, config.hidden, config.depth),
         discriminator=MLPDiscriminator(config.hidden, config.depth),
