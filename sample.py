@@ -2,16 +2,30 @@
 
 Uses the newest checkpoint (or --step), its EMA generator and the config saved with it: no other flags are needed.
 `--interpolate` writes strips of --frames images that walk the latent space between random endpoints instead.
+For a class-conditional model, `--class K` draws every sample from class K; without it the grid has one row per
+class, --per_class images wide.
 """
 
 import logging
 import math
 import pathlib
 
+import jax.numpy as jnp
 from absl import app, flags
 
 from ganjax.cli import configure_logging, run_reporting_errors
-from ganjax.sampling import generate_ema, interpolation_latents, latents, load_run, make_generate, picture, save_png
+from ganjax.registry import ConfigError
+from ganjax.sampling import (
+    class_rows,
+    generate_ema,
+    interpolation_latents,
+    latents,
+    load_run,
+    make_generate,
+    picture,
+    random_labels,
+    save_png,
+)
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's folder, as given to train.py.", required=True)
 _NUM = flags.DEFINE_integer("num", 64, "How many samples (with --interpolate: strips = num // frames, at least 1).")
@@ -20,21 +34,33 @@ _OUT = flags.DEFINE_string("out", None, "Output PNG; default <workdir>/samples/s
 _INTERPOLATE = flags.DEFINE_bool("interpolate", False, "Write latent interpolation strips, one per row.")
 _FRAMES = flags.DEFINE_integer("frames", 8, "Images per interpolation strip.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to sample from; default the newest.")
+_CLASS = flags.DEFINE_integer("class", None, "Conditional models: draw every sample from this class.")
+_PER_CLASS = flags.DEFINE_integer("per_class", 8, "Conditional models without --class: images per class row.")
 
 log = logging.getLogger("ganjax.sample")
 
 
 def write_samples() -> pathlib.Path:
     run = load_run(_WORKDIR.value, _STEP.value)
-    latent_dim = run.gan.networks.latent_dim
+    latent_dim, num_classes = run.gan.networks.latent_dim, run.gan.networks.num_classes
+    if _CLASS.value is not None and not 0 <= _CLASS.value < max(num_classes, 1):
+        valid = f"0 to {num_classes - 1}" if num_classes else "none: the model is unconditional"
+        raise ConfigError(f"--class={_CLASS.value} is not a class of this model; valid: {valid}")
     if _INTERPOLATE.value:
         strips = max(1, _NUM.value // _FRAMES.value)
         z = interpolation_latents(_SEED.value, strips, _FRAMES.value, latent_dim)
+        labels = jnp.repeat(random_labels(_SEED.value + 1, strips, num_classes), _FRAMES.value) if num_classes else None
         columns, kind = _FRAMES.value, "interpolation"
+    elif num_classes and _CLASS.value is None:
+        z, labels = class_rows(_SEED.value, num_classes, _PER_CLASS.value, latent_dim)
+        columns, kind = _PER_CLASS.value, "classes"
     else:
-        z = latents(_SEED.value, _NUM.value, latent_dim)
+        z, labels = latents(_SEED.value, _NUM.value, latent_dim), None
         columns, kind = math.ceil(math.sqrt(_NUM.value)), "sample"
-    samples = generate_ema(make_generate(run.gan.networks), run.state, z)
+    if _CLASS.value is not None:
+        labels = jnp.full((len(z),), _CLASS.value, jnp.int32)
+        kind = f"{kind}_class{_CLASS.value}"
+    samples = generate_ema(make_generate(run.gan.networks), run.state, z, labels)
     default = pathlib.Path(_WORKDIR.value) / "samples" / f"{kind}_{run.step:08d}_seed{_SEED.value}.png"
     path = save_png(picture(samples, columns), _OUT.value or default)
     log.info("wrote %d samples of step %d to %s", len(samples), run.step, path)
@@ -44,8 +70,8 @@ def write_samples() -> pathlib.Path:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if _NUM.value < 1 or _FRAMES.value < 2:
-        raise app.UsageError("--num must be at least 1 and --frames at least 2")
+    if _NUM.value < 1 or _FRAMES.value < 2 or _PER_CLASS.value < 1:
+        raise app.UsageError("--num and --per_class must be at least 1 and --frames at least 2")
     configure_logging()
     run_reporting_errors(write_samples)
 

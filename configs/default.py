@@ -9,6 +9,8 @@ About 3 minutes on 2 CPU cores for the 3,000 steps. Offline, read the IDX files 
 
 import ml_collections
 
+from ganjax.penalties import PENALTIES
+
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -22,8 +24,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.g_width = 64
     config.model.d_width = 64
     config.model.g_batch_norm = True
+    config.model.d_spectral_norm = False
+    config.model.num_classes = 0  # > 0: class-conditional (the data must have labels)
+    config.model.dtype = "float32"  # activations; "bfloat16" for mixed precision (parameters stay float32)
 
     config.loss = "non_saturating"
+    # Discriminator penalties and their weights (0: off), e.g. --config.penalties.r1=5.0 (ganjax/penalties.py).
+    config.penalties = ml_collections.ConfigDict({name: 0.0 for name in PENALTIES.names()})
+    config.penalty_interval = 1  # lazy regularisation: penalties every k steps, weights times k
 
     config.optim = ml_collections.ConfigDict()
     config.optim.g_lr = 2e-4
@@ -31,9 +39,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.b1 = 0.5
     config.optim.b2 = 0.999
     config.optim.d_steps = 1
+    config.optim.schedule = "constant"  # learning-rate decay over the run: constant, linear, cosine
+    config.optim.warmup_steps = 0  # linear warm-up from 0 before the schedule
 
     config.ema = ml_collections.ConfigDict()
     config.ema.decay = 0.999
+    config.ema.rampup = 0.05  # 0, or the EMA's half-life is at most this fraction of the steps so far
+
+    # Differentiable augmentation of D's inputs (ganjax/augment.py): DiffAugment is policy=("color", "translation",
+    # "cutout") with p=1; ADA sets ada_target (e.g. 0.6) and starts from p=0.
+    config.augment = ml_collections.ConfigDict()
+    config.augment.policy = ()
+    config.augment.p = 1.0
+    config.augment.ada_target = ml_collections.config_dict.placeholder(float)
+    config.augment.ada_kimg = 500.0  # thousands of real images over which ADA can move p from 0 to 1
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "mnist"

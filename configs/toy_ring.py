@@ -13,7 +13,9 @@ from configs import default
 
 def get_config() -> ml_collections.ConfigDict:
     config = default.get_config()
-    config.model = ml_collections.ConfigDict(dict(name="mlp", latent_dim=2, output_dim=2, hidden=128, depth=3))
+    config.model = ml_collections.ConfigDict(
+        dict(name="mlp", latent_dim=2, output_dim=2, hidden=128, depth=3, num_classes=0)
+    )
     config.loss = "non_saturating"
     config.optim.g_lr = 1e-3
     config.optim.d_lr = 1e-3

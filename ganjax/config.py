@@ -7,11 +7,14 @@ from typing import Any
 import ml_collections
 from jax.sharding import Mesh
 
+from ganjax.augment import AUGMENTATIONS
 from ganjax.data import DATASETS, Source
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS
 from ganjax.models import MODELS, Networks
+from ganjax.optim import SCHEDULES
 from ganjax.parallel import DATA_AXIS
+from ganjax.penalties import PENALTIES
 from ganjax.registry import ConfigError
 
 
@@ -27,6 +30,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     DATASETS.get(config.data.name)
     for metric in config.eval.metrics:
         METRICS.get(metric)
+    for augmentation in config.augment.policy:
+        AUGMENTATIONS.get(augmentation)
+    SCHEDULES.get(config.optim.schedule)
+    for name, weight in config.penalties.items():
+        PENALTIES.get(name)
+        _check(weight >= 0, f"--config.penalties.{name} must be 0 (off) or positive; got {weight}")
+    _check(config.penalty_interval >= 1, f"--config.penalty_interval must be at least 1; got {config.penalty_interval}")
 
     optim, train = config.optim, config.train
     for name in ("g_lr", "d_lr"):
@@ -35,6 +45,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         _check(0 <= optim[name] < 1, f"--config.optim.{name} must be in [0, 1); got {optim[name]}")
     _check(optim.d_steps >= 1, f"--config.optim.d_steps must be at least 1; got {optim.d_steps}")
     _check(0 <= config.ema.decay < 1, f"--config.ema.decay must be in [0, 1); got {config.ema.decay}")
+    _check(config.ema.rampup >= 0, f"--config.ema.rampup must be 0 (off) or positive; got {config.ema.rampup}")
+    _check(optim.warmup_steps >= 0, f"--config.optim.warmup_steps must be >= 0; got {optim.warmup_steps}")
+    augment_config = config.augment
+    _check(0 <= augment_config.p <= 1, f"--config.augment.p must be in [0, 1]; got {augment_config.p}")
+    _check(augment_config.ada_kimg > 0, f"--config.augment.ada_kimg must be positive; got {augment_config.ada_kimg}")
+    if augment_config.ada_target is not None:
+        target = augment_config.ada_target
+        _check(-1 < target < 1, f"--config.augment.ada_target must be in (-1, 1) (a target for E[sign(D(x))]); got {target}")
+        _check(bool(augment_config.policy), "--config.augment.ada_target is set but --config.augment.policy is empty")
     for name in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
         _check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
     _check(
@@ -61,7 +80,17 @@ def validate_layout(config: ml_collections.ConfigDict, mesh: Mesh, process_count
 
 
 def check_data_matches_model(source: Source, networks: Networks) -> None:
-    """The dataset's samples must have the shape the generator makes."""
+    """The dataset's samples must have the shape the generator makes, and labels when the model is conditional."""
+    if networks.num_classes:
+        _check(
+            source.num_classes > 0,
+            f"the model is conditional (--config.model.num_classes={networks.num_classes}) but {source.name} has no "
+            "labels; set --config.model.num_classes=0, or use labelled data",
+        )
+        _check(
+            source.num_classes == networks.num_classes,
+            f"{source.name} has {source.num_classes} classes but --config.model.num_classes={networks.num_classes}",
+        )
     if source.sample_shape == networks.sample_shape:
         return
     hint = ""

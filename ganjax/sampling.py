@@ -52,21 +52,43 @@ def interpolation_latents(seed: int, num_strips: int, frames: int, latent_dim: i
     return jnp.concatenate([slerp(start, end, t) for start, end in ends])
 
 
-def make_generate(networks: Networks) -> Callable[[PyTree, PyTree, jax.Array], jax.Array]:
-    """A jitted generate(params, collections, z (N, latent_dim)) -> samples (N, *sample_shape), inference mode."""
+def class_rows(seed: int, num_classes: int, per_class: int, latent_dim: int) -> tuple[jax.Array, jax.Array]:
+    """Inputs for a grid with one row per class: latents (num_classes * per_class, D) and labels 0, 0, ..., 1, ..."""
+    labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
+    return latents(seed, num_classes * per_class, latent_dim), labels
+
+
+def random_labels(seed: int, num: int, num_classes: int) -> jax.Array | None:
+    """(num,) int32 labels drawn uniformly from a seed, or None for an unconditional model (num_classes 0)."""
+    if not num_classes:
+        return None
+    return jax.random.randint(jax.random.PRNGKey(seed), (num,), 0, num_classes, jnp.int32)
+
+
+Generate = Callable[[PyTree, PyTree, jax.Array, jax.Array | None], jax.Array]
+
+
+def make_generate(networks: Networks) -> Generate:
+    """A jitted generate(params, collections, z (N, latent_dim), labels (N,) or None) -> samples (N, ...).
+
+    Inference mode: batch norm uses its running statistics, spectral norm its stored estimate.
+    """
 
     @jax.jit
-    def generate(params: PyTree, collections: PyTree, z: jax.Array) -> jax.Array:
-        return networks.generator.apply({"params": params, **collections}, z, train=False)
+    def generate(params: PyTree, collections: PyTree, z: jax.Array, labels: jax.Array | None) -> jax.Array:
+        return networks.generator.apply({"params": params, **collections}, z, labels, train=False)
 
     return generate
 
 
 def generate_ema(
-    generate: Callable[[PyTree, PyTree, jax.Array], jax.Array], state: TrainState, z: jax.Array, chunk: int = 256
+    generate: Generate, state: TrainState, z: jax.Array, labels: jax.Array | None = None, chunk: int = 256
 ) -> np.ndarray:
-    """Samples from the EMA generator for latents z (N, D), in chunks of at most `chunk`; numpy (N, ...)."""
-    parts = [generate(state.ema_params, state.generator.collections, z[i : i + chunk]) for i in range(0, len(z), chunk)]
+    """Samples from the EMA generator for latents z (N, D) [and labels (N,)], in chunks of at most `chunk`."""
+    parts = []
+    for start in range(0, len(z), chunk):
+        part_labels = None if labels is None else labels[start : start + chunk]
+        parts.append(generate(state.ema_params, state.generator.collections, z[start : start + chunk], part_labels))
     return np.concatenate([np.asarray(jax.device_get(part)) for part in parts])
 
 

@@ -1,9 +1,10 @@
 """The explicit training state (one pytree) and the static description of the GAN that it belongs to.
 
 Everything that changes during training lives in `TrainState`: both networks' parameters and mutable Flax
-collections (batch statistics), both Optax states, the EMA generator, the step and the RNG key. It is created by
-`init_state`, returned by the train step, and saved whole in every checkpoint. Everything that does not change (the
-Flax modules, the optimizers, the loss) lives in `Gan`, which is rebuilt from the config.
+collections (batch statistics, spectral-norm vectors), both Optax states, the EMA generator, the step, the RNG key and
+the augmentation probability. It is created by `init_state`, returned by the train step, and saved whole in every
+checkpoint. Everything that does not change (the Flax modules, the optimizers, the loss, the penalties) lives in
+`Gan`, which is rebuilt from the config.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import optax
 
 from ganjax.losses import LOSSES, LossPair
 from ganjax.models import Networks, build_networks
+from ganjax.optim import make_optimizers
 
 PyTree = Any
 
@@ -30,7 +32,8 @@ class NetworkState:
 
     Attributes:
       params: trainable parameters (the Flax "params" collection).
-      collections: the network's other mutable Flax collections, such as {"batch_stats": ...}; {} when it has none.
+      collections: the network's other mutable Flax collections, such as {"batch_stats": ...} (batch-norm statistics
+        and spectral-norm vectors); {} when it has none.
       opt_state: its Optax optimizer state.
     """
 
@@ -51,6 +54,8 @@ class TrainState:
       discriminator: the discriminator's parameters, collections and optimizer state.
       ema_params: exponential moving average of the generator's parameters, used for sampling and evaluation
         (together with `generator.collections`).
+      augment_p: float32 scalar, the probability with which each augmentation is applied to each sample D sees;
+        fixed, or adapted by ADA.
     """
 
     step: jax.Array
@@ -58,6 +63,24 @@ class TrainState:
     generator: NetworkState
     discriminator: NetworkState
     ema_params: PyTree
+    augment_p: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Differentiable augmentation of everything D sees (ganjax/augment.py).
+
+    Attributes:
+      policy: augmentation names, applied in order; empty for none.
+      initial_p: the probability at step 0 (1 for DiffAugment; usually 0 with ADA).
+      ada_target: ADA's target for E[sign(D(real))]; None keeps the probability fixed.
+      ada_speed_images: ADA moves the probability by at most 1 per this many real images.
+    """
+
+    policy: tuple[str, ...] = ()
+    initial_p: float = 0.0
+    ada_target: float | None = None
+    ada_speed_images: float = 500_000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +92,12 @@ class Gan:
       loss: (real_logits (B,), fake_logits (B,)) -> (d_loss, g_loss); see ganjax/losses.py.
       g_optimizer, d_optimizer: the Optax transformations for each network.
       d_steps: discriminator updates per generator update; each uses its own real batch.
+      penalties: (name, weight) of each discriminator penalty in use (ganjax/penalties.py).
+      penalty_interval: lazy regularisation: penalties on every this many steps, their weights multiplied by it.
+      augmentation: what D's inputs go through.
       ema_decay: per-step decay of the generator's parameter EMA.
+      ema_rampup: 0, or the EMA's half-life is limited to this fraction of the steps so far (StyleGAN2-ADA), so that
+        early in training the EMA follows the generator instead of remembering its initialisation.
     """
 
     networks: Networks
@@ -77,24 +105,38 @@ class Gan:
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
     d_steps: int
-    ema_decay: float
+    penalties: tuple[tuple[str, float], ...] = ()
+    penalty_interval: int = 1
+    augmentation: Augmentation = Augmentation()
+    ema_decay: float = 0.999
+    ema_rampup: float = 0.0
 
 
 def build_gan(config: ml_collections.ConfigDict) -> Gan:
     """Builds the static GAN from a validated config (see ganjax/config.py)."""
-    optim = config.optim
+    g_optimizer, d_optimizer = make_optimizers(config)
+    augment_config = config.augment
     return Gan(
         networks=build_networks(config.model),
         loss=LOSSES.get(config.loss),
-        g_optimizer=optax.adam(optim.g_lr, b1=optim.b1, b2=optim.b2),
-        d_optimizer=optax.adam(optim.d_lr, b1=optim.b1, b2=optim.b2),
-        d_steps=optim.d_steps,
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
+        d_steps=config.optim.d_steps,
+        penalties=tuple((name, float(weight)) for name, weight in config.penalties.items() if weight),
+        penalty_interval=config.penalty_interval,
+        augmentation=Augmentation(
+            policy=tuple(augment_config.policy),
+            initial_p=augment_config.p,
+            ada_target=augment_config.ada_target,
+            ada_speed_images=augment_config.ada_kimg * 1000.0,
+        ),
         ema_decay=config.ema.decay,
+        ema_rampup=config.ema.rampup,
     )
 
 
-def _init_network(module, optimizer, key: jax.Array, example: jax.Array) -> NetworkState:
-    variables = dict(module.init(key, example, train=False))
+def _init_network(module, optimizer, key: jax.Array, example: jax.Array, labels: jax.Array | None) -> NetworkState:
+    variables = dict(module.init(key, example, labels, train=False))
     params = variables.pop("params")
     return NetworkState(params=params, collections=variables, opt_state=optimizer.init(params))
 
@@ -103,16 +145,16 @@ def init_state(gan: Gan, seed: int | jax.Array) -> TrainState:
     """The state at step 0 for an integer seed. Pure: jit it with `out_shardings` to create it already sharded."""
     g_key, d_key, rng = jax.random.split(jax.random.PRNGKey(seed), 3)
     networks = gan.networks
-    generator = _init_network(
-        networks.generator, gan.g_optimizer, g_key, jnp.zeros((1, networks.latent_dim), jnp.float32)
-    )
-    discriminator = _init_network(
-        networks.discriminator, gan.d_optimizer, d_key, jnp.zeros((1, *networks.sample_shape), jnp.float32)
-    )
+    labels = jnp.zeros((1,), jnp.int32) if networks.num_classes else None
+    z = jnp.zeros((1, networks.latent_dim), jnp.float32)
+    generator = _init_network(networks.generator, gan.g_optimizer, g_key, z, labels)
+    x = jnp.zeros((1, *networks.sample_shape), jnp.float32)
+    discriminator = _init_network(networks.discriminator, gan.d_optimizer, d_key, x, labels)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         rng=rng,
         generator=generator,
         discriminator=discriminator,
         ema_params=jax.tree.map(jnp.copy, generator.params),  # its own buffers: the state is donated whole
+        augment_p=jnp.asarray(gan.augmentation.initial_p, jnp.float32),
     )

@@ -2,7 +2,12 @@
 
 `make_train_step(gan)` returns the step un-jitted; the trainer compiles it once with `jax.jit`, the state donated and
 the batch sharded over the mesh's data axis, so the same code runs on one device or many. One step makes
-`gan.d_steps` discriminator updates, each on its own real batch, then one generator update, then updates the EMA.
+`gan.d_steps` discriminator updates, each on its own real batch, then one generator update, then updates the
+augmentation probability (ADA) and the EMA.
+
+Everything D sees goes through the augmentation. D advances its own state (spectral-norm power iteration) once per
+discriminator update, on the real batch (`train=True`); its other evaluations in the step use that state as it
+stands (`train=False`), so within an update every evaluation of D is the same function.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
+from ganjax import augment
+from ganjax.penalties import PENALTIES, Inputs
 from ganjax.state import Gan, NetworkState, PyTree, TrainState
 
 Batch = dict[str, jax.Array]
@@ -22,10 +29,10 @@ StepFn = Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
 
 
 def apply_network(
-    module: nn.Module, params: PyTree, collections: PyTree, x: jax.Array, *, train: bool
+    module: nn.Module, params: PyTree, collections: PyTree, x: jax.Array, labels: jax.Array | None, *, train: bool
 ) -> tuple[jax.Array, PyTree]:
     """Applies a network with its parameters and collections; returns (output, updated collections)."""
-    return module.apply({"params": params, **collections}, x, train=train, mutable=list(collections))
+    return module.apply({"params": params, **collections}, x, labels, train=train, mutable=list(collections))
 
 
 def _update(optimizer: optax.GradientTransformation, net: NetworkState, grads: PyTree) -> NetworkState:
@@ -34,84 +41,151 @@ def _update(optimizer: optax.GradientTransformation, net: NetworkState, grads: P
 
 
 def _health(prefix: str, loss: jax.Array, grads: PyTree, params: PyTree) -> Metrics:
-    """Loss, gradient and parameter norms, and a flag that is 1 when any of them is not finite."""
+    """Gradient and parameter norms, and a flag that is 1 when the loss or either norm is not finite."""
     grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(params)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
     return {
-        f"{prefix}_loss": loss,
         f"{prefix}_grad_norm": grad_norm,
         f"{prefix}_param_norm": param_norm,
         f"{prefix}_nonfinite": (~finite).astype(jnp.int32),
     }
 
 
-def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None) -> StepFn:
+def ema_decay(gan: Gan, step: jax.Array) -> jax.Array:
+    """The EMA decay for the update that completes step `step` + 1 (float32 scalar).
+
+    With a ramp-up r the EMA's half-life is at most r times the steps done: decay <= 0.5 ** (1 / (r * steps)).
+    """
+    decay = jnp.float32(gan.ema_decay)
+    if gan.ema_rampup:
+        steps_done = (step + 1).astype(jnp.float32)
+        decay = jnp.minimum(decay, 0.5 ** (1.0 / (gan.ema_rampup * steps_done)))
+    return decay
+
+
+def make_train_step(
+    gan: Gan, data_sharding: jax.sharding.Sharding | None = None, *, regularize: bool = True
+) -> StepFn:
     """The train step for `gan`.
 
     Args:
-      gan: the static GAN (modules, optimizers, loss).
+      gan: the static GAN (modules, optimizers, loss, penalties, augmentation).
       data_sharding: how a batch of samples or latents (leading axis B) is laid out over devices; generated latents
-        are constrained to it so that they are produced where they are used. None on a single device.
+        and labels are constrained to it so that they are produced where they are used. None on a single device.
+      regularize: whether this step applies the penalties (lazy regularisation compiles a step with and one
+        without, and the trainer picks by step number).
 
     Returns:
-      step(state, batch) -> (state, metrics). `batch["image"]` holds the real samples, shape
-      (d_steps, B, *sample_shape), float32 (images in [-1, 1]). The metrics are float32/int32 scalars: losses, D's
-      mean logit on real and generated samples, gradient and parameter norms and non-finite flags of both networks.
+      step(state, batch) -> (state, metrics). `batch["image"]` holds the real samples, (d_steps, B, *sample_shape)
+      float32 (images in [-1, 1]); `batch["label"]`, (d_steps, B) int32, their classes when the networks are
+      conditional. The metrics are scalars: both losses, each penalty (unweighted), D's mean logit on real and
+      generated samples, the share of real samples D scores positive, gradient and parameter norms and
+      non-finite flags of both networks, and the augmentation probability.
     """
     generator, discriminator = gan.networks.generator, gan.networks.discriminator
+    num_classes, policy = gan.networks.num_classes, gan.augmentation.policy
+    weights = {name: weight * gan.penalty_interval for name, weight in gan.penalties} if regularize else {}
+    penalties = {name: PENALTIES.get(name) for name in weights}
 
-    def latents(key: jax.Array, batch_size: int) -> jax.Array:
-        z = jax.random.normal(key, (batch_size, gan.networks.latent_dim), jnp.float32)
-        return z if data_sharding is None else jax.lax.with_sharding_constraint(z, data_sharding)
+    def constrain(x: jax.Array) -> jax.Array:
+        return x if data_sharding is None else jax.lax.with_sharding_constraint(x, data_sharding)
 
-    def discriminator_update(d: NetworkState, g: NetworkState, real: jax.Array, key: jax.Array):
-        fake, g_collections = apply_network(generator, g.params, g.collections, latents(key, real.shape[0]), train=True)
-        fake = jax.lax.stop_gradient(fake)
+    def latents(key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array | None]:
+        """Generator inputs: latents (B, latent_dim) and, when conditional, uniformly drawn labels (B,)."""
+        z_key, label_key = jax.random.split(key)
+        z = constrain(jax.random.normal(z_key, (batch_size, gan.networks.latent_dim), jnp.float32))
+        if not num_classes:
+            return z, None
+        return z, constrain(jax.random.randint(label_key, (batch_size,), 0, num_classes, jnp.int32))
+
+    def augmented(key: jax.Array, images: jax.Array, p: jax.Array) -> jax.Array:
+        return augment.augment(key, images, policy, p) if policy else images
+
+    def discriminator_update(d: NetworkState, g: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
+        latent_key, real_key, fake_key, penalty_key = jax.random.split(key, 4)
+        z, fake_labels = latents(latent_key, real.images.shape[0])
+        fake_images, g_collections = apply_network(generator, g.params, g.collections, z, fake_labels, train=True)
+        fake = Inputs(augmented(fake_key, jax.lax.stop_gradient(fake_images), p), fake_labels)
+        real = Inputs(augmented(real_key, real.images, p), real.labels)
 
         def loss_fn(params):
-            real_logits, collections = apply_network(discriminator, params, d.collections, real, train=True)
-            fake_logits, _ = apply_network(discriminator, params, collections, fake, train=True)
-            d_loss, _ = gan.loss(real_logits, fake_logits)
-            return d_loss, (collections, real_logits, fake_logits)
+            real_logits, collections = apply_network(
+                discriminator, params, d.collections, real.images, real.labels, train=True
+            )
 
-        (loss, (collections, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+            def bound(images: jax.Array, labels: jax.Array | None) -> jax.Array:
+                return apply_network(discriminator, params, collections, images, labels, train=False)[0]
+
+            fake_logits = bound(fake.images, fake.labels)
+            d_loss, _ = gan.loss(real_logits, fake_logits)
+            values = {
+                name: penalty(bound, real, fake, jax.random.fold_in(penalty_key, index))
+                for index, (name, penalty) in enumerate(penalties.items())
+            }
+            total = d_loss + sum(weights[name] * value for name, value in values.items())
+            return total, (collections, d_loss, values, real_logits, fake_logits)
+
+        (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        collections, d_loss, values, real_logits, fake_logits = aux
         d = _update(gan.d_optimizer, d.replace(collections=collections), grads)
         metrics = {
-            **_health("d", loss, grads, d.params),
+            "d_loss": d_loss,
+            **{f"d_{name}": value for name, value in values.items()},
+            **_health("d", total, grads, d.params),
             "d_real_logit": jnp.mean(real_logits),
             "d_fake_logit": jnp.mean(fake_logits),
+            "d_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
         }
-        return d, g_collections, metrics
+        return d, g_collections, metrics, real_logits
 
-    def generator_update(g: NetworkState, d: NetworkState, real: jax.Array, key: jax.Array):
-        z = latents(key, real.shape[0])
+    def generator_update(g: NetworkState, d: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
+        latent_key, real_key, fake_key = jax.random.split(key, 3)
+        z, fake_labels = latents(latent_key, real.images.shape[0])
+        # Only relativistic objectives read the real logits; for the others XLA drops this pass.
+        real_images = augmented(real_key, real.images, p)
 
         def loss_fn(params):
-            fake, collections = apply_network(generator, params, g.collections, z, train=True)
-            fake_logits, _ = apply_network(discriminator, d.params, d.collections, fake, train=True)
-            # Only relativistic objectives read the real logits; for the others XLA drops this pass.
-            real_logits, _ = apply_network(discriminator, d.params, d.collections, real, train=True)
+            fake, collections = apply_network(generator, params, g.collections, z, fake_labels, train=True)
+            fake_logits, _ = apply_network(
+                discriminator, d.params, d.collections, augmented(fake_key, fake, p), fake_labels, train=False
+            )
+            real_logits, _ = apply_network(
+                discriminator, d.params, d.collections, real_images, real.labels, train=False
+            )
             _, g_loss = gan.loss(real_logits, fake_logits)
             return g_loss, collections
 
         (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
         g = _update(gan.g_optimizer, g.replace(collections=collections), grads)
-        return g, _health("g", loss, grads, g.params)
+        return g, {"g_loss": loss, **_health("g", loss, grads, g.params)}
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         reals = batch["image"]
+        labels = batch["label"] if num_classes else [None] * gan.d_steps
         keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + 1)
-
+        p = state.augment_p
         # d_steps is small and static, so the loop is unrolled: inside a lax.scan body XLA:CPU's convolutions ran
         # about 9x slower (benchmarks/RESULTS.md).
-        d, g_collections = state.discriminator, state.generator.collections
-        for real, key in zip(reals, keys[:-1], strict=True):
-            d, g_collections, d_metrics = discriminator_update(
-                d, state.generator.replace(collections=g_collections), real, key
+        d, g_collections, real_logits = state.discriminator, state.generator.collections, []
+        for images, image_labels, key in zip(reals, labels, keys[:-1], strict=True):
+            d, g_collections, d_metrics, logits = discriminator_update(
+                d, state.generator.replace(collections=g_collections), Inputs(images, image_labels), key, p
             )
-        g, g_metrics = generator_update(state.generator.replace(collections=g_collections), d, reals[-1], keys[-1])
-        ema_params = optax.incremental_update(g.params, state.ema_params, step_size=1.0 - gan.ema_decay)
-        new_state = state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema_params)
-        return new_state, {**d_metrics, **g_metrics}
+            real_logits.append(logits)
+        last_real = Inputs(reals[-1], labels[-1])
+        g, g_metrics = generator_update(state.generator.replace(collections=g_collections), d, last_real, keys[-1], p)
+        if gan.augmentation.ada_target is not None:
+            p = augment.ada_probability(
+                p,
+                jnp.stack(real_logits),
+                target=gan.augmentation.ada_target,
+                images_seen=reals.shape[0] * reals.shape[1],
+                speed_images=gan.augmentation.ada_speed_images,
+            )
+        ema_params = optax.incremental_update(g.params, state.ema_params, step_size=1.0 - ema_decay(gan, state.step))
+        new_state = state.replace(
+            step=state.step + 1, generator=g, discriminator=d, ema_params=ema_params, augment_p=p
+        )
+        return new_state, {**d_metrics, **g_metrics, "augment_p": p}
 
     return step

@@ -17,6 +17,7 @@ import pathlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -30,7 +31,17 @@ from ganjax import parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.data import open_source, train_batches
 from ganjax.metrics import METRICS
-from ganjax.sampling import EVAL_SEED_OFFSET, GRID_SEED_OFFSET, generate_ema, latents, make_generate, picture
+from ganjax.sampling import (
+    EVAL_SEED_OFFSET,
+    GRID_SEED_OFFSET,
+    Generate,
+    class_rows,
+    generate_ema,
+    latents,
+    make_generate,
+    picture,
+    random_labels,
+)
 from ganjax.state import Gan, TrainState, build_gan, init_state
 from ganjax.step import make_train_step
 from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
@@ -136,10 +147,10 @@ def state_shardings(gan: Gan, seed: int, mesh: jax.sharding.Mesh) -> TrainState:
     return jax.tree.map(lambda _: parallel.replicated(mesh), abstract)
 
 
-def jit_train_step(gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState) -> Any:
-    """The train step compiled for `mesh`: state laid out by `shardings` and donated, batch split over "data"."""
+def jit_train_step(gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True) -> Any:
+    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over "data"."""
     return jax.jit(
-        make_train_step(gan, parallel.sample_sharding(mesh)),
+        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize),
         in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
         out_shardings=(shardings, parallel.replicated(mesh)),
         donate_argnums=0,
@@ -159,12 +170,53 @@ def _restore_or_init(
     return checkpoints.restore(latest, target, config_json)
 
 
-def evaluate(config: ml_collections.ConfigDict, generate: Any, state: TrainState, latent_dim: int) -> dict[str, float]:
-    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents."""
+def batch_spec(gan: Gan, batch_size: int, sharding: jax.sharding.Sharding) -> dict[str, jax.ShapeDtypeStruct]:
+    """The global batch a train step takes: real images, and labels when the networks are conditional."""
+    leading = (gan.d_steps, batch_size)
+    spec = {"image": jax.ShapeDtypeStruct((*leading, *gan.networks.sample_shape), jnp.float32, sharding=sharding)}
+    if gan.networks.num_classes:
+        spec["label"] = jax.ShapeDtypeStruct(leading, jnp.int32, sharding=sharding)
+    return spec
+
+
+def compile_train_steps(
+    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, state: TrainState, batch: dict
+) -> Callable[[int], Any]:
+    """Compiles the train step ahead of time (with lazy regularisation, a variant with and one without penalties)
+    and returns step_for(s): the compiled step to run on the state after s completed steps."""
+    lazy = bool(gan.penalties) and gan.penalty_interval > 1
+    started = time.perf_counter()
+    compiled = {
+        regularize: jit_train_step(gan, mesh, shardings, regularize=regularize).lower(state, batch).compile()
+        for regularize in ((True, False) if lazy else (True,))
+    }
+    memory = compiled[True].memory_analysis()
+    usage = "" if memory is None else (
+        f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
+        f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
+    )  # fmt: skip
+    log.info("train step compiled in %.1f s%s", time.perf_counter() - started, usage)
+    if not lazy:
+        return lambda completed: compiled[True]
+    return lambda completed: compiled[completed % gan.penalty_interval == 0]
+
+
+def sample_grid_inputs(config: ml_collections.ConfigDict, gan: Gan) -> tuple[jax.Array, jax.Array | None, int | None]:
+    """Fixed (latents, labels, columns) for the sample grids: one row per class when the networks are conditional."""
+    seed, num, num_classes = config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks.num_classes
+    if not num_classes:
+        return latents(seed, num, gan.networks.latent_dim), None, None
+    per_class = max(1, num // num_classes)
+    return *class_rows(seed, num_classes, per_class, gan.networks.latent_dim), per_class
+
+
+def evaluate(config: ml_collections.ConfigDict, generate: Generate, state: TrainState, gan: Gan) -> dict[str, float]:
+    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents (and labels)."""
     eval_seed = config.seed + EVAL_SEED_OFFSET
 
     def sample(num: int) -> np.ndarray:
-        return generate_ema(generate, state, latents(eval_seed, num, latent_dim))
+        labels = random_labels(eval_seed + 1, num, gan.networks.num_classes)
+        return generate_ema(generate, state, latents(eval_seed, num, gan.networks.latent_dim), labels)
 
     results: dict[str, float] = {}
     for name in config.eval.metrics:
@@ -191,8 +243,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config_lib.check_data_matches_model(source, gan.networks)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
-    log.info("devices: %d x %s; mesh %s; data: %s, %d examples", jax.device_count(), jax.devices()[0].platform,
-                 dict(mesh.shape), source.name, source.num_examples)  # fmt: skip
+    platform = jax.devices()[0].platform
+    log.info("devices: %d x %s; mesh %s; data: %s, %d examples", jax.device_count(), platform, dict(mesh.shape),
+             source.name, source.num_examples)  # fmt: skip
 
     if is_chief:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -201,19 +254,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     shardings = state_shardings(gan, config.seed, mesh)
     state = _restore_or_init(gan, config, config_json, checkpoints, shardings)
     start_step = int(state.step)
-    log.info("parameters: generator %d, discriminator %d",
-                 _count_parameters(state.generator.params), _count_parameters(state.discriminator.params))  # fmt: skip
+    g_count, d_count = _count_parameters(state.generator.params), _count_parameters(state.discriminator.params)
+    log.info("parameters: generator %d, discriminator %d", g_count, d_count)
 
     batch_sharding = parallel.step_batch_sharding(mesh)
-    batch_shape = (gan.d_steps, config.train.batch_size, *gan.networks.sample_shape)
-    abstract_batch = {"image": jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=batch_sharding)}
-    started = time.perf_counter()
-    train_step = jit_train_step(gan, mesh, shardings).lower(state, abstract_batch).compile()
-    memory = train_step.memory_analysis()
-    log.info("train step compiled in %.1f s%s", time.perf_counter() - started,
-                 "" if memory is None else f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
-                 f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries")  # fmt: skip
-
+    batch = batch_spec(gan, config.train.batch_size, batch_sharding)
+    step_for = compile_train_steps(gan, mesh, shardings, state, batch)
     batches = train_batches(
         source,
         batch_size=config.train.batch_size,
@@ -226,7 +272,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         num_threads=config.data.num_threads,
     )
     generate = make_generate(gan.networks)
-    grid_latents = latents(config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks.latent_dim)
+    grid_latents, grid_labels, grid_columns = sample_grid_inputs(config, gan)
     writer = Writer(workdir, start_step) if is_chief else None
     reporter = _Reporter(config, writer, start_step, checkpoints.directory)
 
@@ -236,12 +282,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         reporter.last_good_checkpoint = step
 
     def draw_samples(step: int) -> None:
-        image = picture(generate_ema(generate, state, grid_latents))
+        image = picture(generate_ema(generate, state, grid_latents, grid_labels), grid_columns)
         if writer is not None:
             writer.picture(step, "samples", image)
 
     def run_evaluation(step: int) -> None:
-        results = evaluate(config, generate, state, gan.networks.latent_dim)
+        results = evaluate(config, generate, state, gan)
         if results:
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
             if writer is not None:
@@ -253,7 +299,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     try:
         with StopRequest() as stop:
             for step in range(start_step + 1, num_steps + 1):
-                state, metrics = train_step(state, parallel.global_batch(next(batches), batch_sharding))
+                local_batch = next(batches)
+                global_batch = parallel.global_batch({key: local_batch[key] for key in batch}, batch_sharding)
+                state, metrics = step_for(step - 1)(state, global_batch)
                 reporter.push(step, metrics)
                 stopping, last = stop.requested, step == num_steps
                 if step % config.train.checkpoint_every == 0 or last or stopping:

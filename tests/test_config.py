@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from helpers import tiny_dcgan_config, write_digit_npz
 
+from ganjax.config import check_data_matches_model
+from ganjax.data.sources import array_source
+from ganjax.losses import LOSSES
+from ganjax.models import MODELS, Networks
 from ganjax.registry import ConfigError
 from ganjax.train import train_and_evaluate
 
@@ -22,8 +27,8 @@ def _train(tmp_path, npz_path, **overrides):
 @pytest.mark.parametrize(
     "field,value,message",
     [
-        ("model.name", "dcgna", r"unknown model 'dcgna' \(--config.model.name\); valid: dcgan, mlp"),
-        ("loss", "hnige", r"unknown loss 'hnige' \(--config.loss\); valid: hinge, minimax, non_saturating"),
+        ("model.name", "dcgna", rf"unknown model 'dcgna' \(--config.model.name\); valid: {', '.join(MODELS.names())}$"),
+        ("loss", "hnige", rf"unknown loss 'hnige' \(--config.loss\); valid: {', '.join(LOSSES.names())}$"),
         ("data.name", "mnsit", r"unknown dataset 'mnsit' \(--config.data.name\); valid: cifar10, fashion_mnist, "),
         ("eval.metrics", ("fdi",), r"unknown metric 'fdi' \(--config.eval.metrics\); valid: "),
         ("optim.d_lr", -1.0, r"--config.optim.d_lr must be positive; got -1.0"),
@@ -60,3 +65,36 @@ def test_workdir_with_a_checkpoint_from_an_incompatible_config(tmp_path, npz):
     _train(tmp_path, npz, **{"train.num_steps": 1})
     with pytest.raises(ConfigError, match=r"(?s)incompatible config.*model.d_width: 8 -> 16.*Use a new --workdir"):
         _train(tmp_path, npz, **{"train.num_steps": 2, "model.d_width": 16})
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("penalties.r1", -1.0, r"--config.penalties.r1 must be 0 \(off\) or positive; got -1.0"),
+        ("penalty_interval", 0, r"--config.penalty_interval must be at least 1; got 0"),
+        ("augment.policy", ("colour",), r"unknown augmentation 'colour' \(--config.augment.policy\); valid: "),
+        ("augment.ada_target", 0.6, r"--config.augment.ada_target is set but --config.augment.policy is empty"),
+        ("optim.schedule", "cosin", r"unknown learning-rate schedule 'cosin' \(--config.optim.schedule\); valid: "),
+        ("model.dtype", "float16", r"unknown compute dtype 'float16' \(--config.model.dtype\); valid: float32, "),
+    ],
+)
+def test_bad_research_settings(tmp_path, npz, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        _train(tmp_path, npz, **{field: value})
+
+
+def test_a_penalty_name_that_is_not_registered(tmp_path, npz):
+    config = tiny_dcgan_config(**{"data.name": "npz", "data.path": str(npz)})
+    config.penalties.r3 = 1.0  # a typo in a config file: ml_collections lets a file add keys
+    with pytest.raises(ConfigError, match=r"unknown penalty 'r3' \(--config.penalties\); valid: bcr, r1, r2, wgan_gp"):
+        train_and_evaluate(config, tmp_path / "run")
+
+
+def test_a_conditional_model_needs_labelled_data_with_the_same_classes():
+    unlabelled = array_source("pictures", np.zeros((4, 8, 8, 3), np.uint8))
+    labelled = array_source("pictures", np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 2, 3]), num_classes=5)
+    conditional = Networks(generator=None, discriminator=None, latent_dim=4, sample_shape=(8, 8, 3), num_classes=10)
+    with pytest.raises(ConfigError, match=r"conditional \(--config.model.num_classes=10\) but pictures has no labels"):
+        check_data_matches_model(unlabelled, conditional)
+    with pytest.raises(ConfigError, match=r"pictures has 5 classes but --config.model.num_classes=10"):
+        check_data_matches_model(labelled, conditional)

@@ -197,3 +197,29 @@ def test_positions_and_indices():
     np.testing.assert_array_equal(positions, [[26, 27], [30, 31]])  # step 3 starts at 3 * 2 * 4 = 24
     indices = example_indices(np.arange(10), num_examples=5, seed=0)
     assert sorted(indices[:5]) == list(range(5)) and sorted(indices[5:]) == list(range(5))
+
+
+def test_labels_come_with_the_data(tmp_path):
+    for name, value in (("cats", 10), ("dogs", 200)):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
+    source = open_source(_data_config(name="folder", path=str(tmp_path / "pets")), seed=0)
+    assert source.num_classes == 2
+    batch = source.read(np.array([0, 3]))
+    np.testing.assert_array_equal(batch["label"], [0, 1])  # sorted class names: cats 0, dogs 1
+    np.testing.assert_allclose(batch["image"][:, 0, 0, 0], [10 / 127.5 - 1, 200 / 127.5 - 1], rtol=1e-6)
+
+    np.savez(tmp_path / "labelled.npz", images=np.zeros((3, 4, 4), np.uint8), labels=np.array([2, 0, 1]))
+    source = open_source(_data_config(name="npz", path=str(tmp_path / "labelled.npz")), seed=0)
+    assert source.num_classes == 3 and source.read(np.array([0]))["label"].tolist() == [2]
+    batches = train_batches(source, batch_size=3, batches_per_step=2, seed=0, start_step=0, num_steps=1,
+                            process_index=0, process_count=1, num_threads=0)  # fmt: skip
+    assert next(batches)["label"].shape == (2, 3)
+
+
+def test_images_directly_in_the_folder_are_unlabelled(tmp_path):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "sub" / "b.png")
+    assert open_source(_data_config(name="folder", path=str(tmp_path)), seed=0).num_classes == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from helpers import tiny_dcgan_config
 
 from ganjax import parallel
 from ganjax.state import build_gan, init_state
+from ganjax.step import ema_decay
 from ganjax.train import jit_train_step, state_shardings
 
 
@@ -38,7 +40,7 @@ def _leaves(tree):
 
 
 def test_one_step_updates_every_parameter_and_stays_finite():
-    config = tiny_dcgan_config()
+    config = tiny_dcgan_config(**{"ema.rampup": 0.0})
     gan = build_gan(config)
     before = jax.device_get(init_state(gan, config.seed))
     after, (metrics,) = _train(config, _batches(config, 1), jax.devices()[:1])
@@ -48,7 +50,7 @@ def test_one_step_updates_every_parameter_and_stays_finite():
         for leaf_before, leaf_after in zip(_leaves(old), _leaves(new), strict=True):
             assert np.all(np.isfinite(leaf_after))
             assert not np.array_equal(leaf_before, leaf_after)
-    # The EMA moved by exactly (1 - decay) of the way from its start (the initial parameters) to the new ones.
+    # Without ramp-up the EMA moved (1 - decay) of the way from its start (the initial parameters) to the new ones.
     decay = config.ema.decay
     for p0, p1, ema in zip(
         _leaves(before.generator.params), _leaves(after.generator.params), _leaves(after.ema_params), strict=True
@@ -100,3 +102,13 @@ def test_each_discriminator_update_uses_its_own_real_batch():
     d_params = lambda state: _leaves(state.discriminator.params)  # noqa: E731
     assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(reversed_order), strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(same_twice), strict=True))
+
+
+def test_ema_ramp_up_limits_the_half_life_to_a_fraction_of_the_steps():
+    gan = build_gan(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.05}))
+    # After s steps the half-life is at most 0.05 s steps: decay <= 0.5 ** (1 / (0.05 s)).
+    expected = {1: 0.5**20, 100: 0.5**0.2, 10_000: 0.5 ** (1 / 500), 100_000: 0.999}  # 9.5e-7, 0.8706, 0.998615
+    for steps_done, decay in expected.items():
+        np.testing.assert_allclose(ema_decay(gan, jnp.int32(steps_done - 1)), decay, rtol=1e-5)
+    no_rampup = build_gan(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.0}))
+    np.testing.assert_allclose(ema_decay(no_rampup, jnp.int32(0)), 0.999, rtol=1e-6)

@@ -3,7 +3,7 @@
 - IDX (MNIST, Fashion-MNIST): `<name>-images-idx3-ubyte.gz` and `<name>-labels-idx1-ubyte.gz`, gzip-compressed or not.
 - CIFAR-10 as WebP grids: one 3200x3200 RGB image per batch holding a 100x100 grid of 32x32 tiles in the original
   row-major order, with labels in `train_labels.npy` / `test_labels.npy` (the layout of the shared data folder).
-- A folder of images (PNG, JPEG, WebP, BMP), read with Pillow.
+- A folder of images (PNG, JPEG, WebP, BMP), read with Pillow; one subfolder per class makes them labelled.
 - A `.npz` file with an `images` array (N, H, W[, C]) of uint8 and optionally `labels` (N,).
 """
 
@@ -96,11 +96,25 @@ def _centre_crop_and_resize(image: Image.Image, size: int) -> Image.Image:
     return square.resize((size, size), Image.Resampling.LANCZOS)
 
 
-def read_image_folder(folder: pathlib.Path, resize: int | None = None) -> np.ndarray:
-    """All images under `folder` (recursively, sorted by path) as uint8 (N, H, W, C).
+def folder_classes(folder: pathlib.Path, paths: list[pathlib.Path]) -> tuple[np.ndarray | None, list[str]]:
+    """(labels (N,) int32, class names) when every image lies in a subfolder of `folder`, one per class (the
+    ImageFolder convention, classes sorted by name); (None, []) when any image lies in `folder` itself."""
+    parts = [path.relative_to(folder).parts for path in paths]
+    if any(len(part) < 2 for part in parts):
+        return None, []
+    class_names = sorted({part[0] for part in parts})
+    index = {name: i for i, name in enumerate(class_names)}
+    return np.array([index[part[0]] for part in parts], np.int32), class_names
+
+
+def read_image_folder(
+    folder: pathlib.Path, resize: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """All images under `folder` (recursively, sorted by path): (uint8 (N, H, W, C), labels, class names).
 
     C is 1 when every image is greyscale and 3 otherwise. Without `resize` the images must share one size; with it,
-    each is centre-cropped to a square and resized to `resize` x `resize`.
+    each is centre-cropped to a square and resized to `resize` x `resize`. Labels come from class subfolders
+    (`folder_classes`).
     """
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist or is not a folder (--config.data.path)")
@@ -123,7 +137,7 @@ def read_image_folder(folder: pathlib.Path, resize: int | None = None) -> np.nda
             "all of them to N x N"
         )
     array = np.stack([np.asarray(image, dtype=np.uint8) for image in images])
-    return array[..., None] if grey else array
+    return (array[..., None] if grey else array), *folder_classes(folder, paths)
 
 
 def read_npz(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:

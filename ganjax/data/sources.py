@@ -35,19 +35,31 @@ class Source:
       name: for messages, e.g. "mnist (local files in /data/mnist)".
       num_examples: number of examples.
       sample_shape: shape of one sample, e.g. (28, 28, 1).
-      read: indices (n,) int64 -> {"image": (n, *sample_shape) float32}; images are in [-1, 1].
+      num_classes: number of classes; 0 when the examples have no labels.
+      read: indices (n,) int64 -> {"image": (n, *sample_shape) float32, "label": (n,) int32 when labelled}; images
+        are in [-1, 1].
     """
 
     name: str
     num_examples: int
     sample_shape: tuple[int, ...]
+    num_classes: int
     read: Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
-def array_source(name: str, samples: np.ndarray) -> Source:
-    """A source over samples held in memory: uint8 images (scaled on read) or float32 values (read as they are)."""
+def array_source(name: str, samples: np.ndarray, labels: np.ndarray | None = None, num_classes: int = 0) -> Source:
+    """A source over samples held in memory: uint8 images (scaled on read) or float32 values (read as they are),
+    with int labels (N,) in [0, num_classes) or None. num_classes defaults to the largest label + 1."""
     scale = uint8_to_model_range if samples.dtype == np.uint8 else np.asarray
-    return Source(name, len(samples), tuple(samples.shape[1:]), lambda indices: {"image": scale(samples[indices])})
+    if labels is None:
+        return Source(name, len(samples), tuple(samples.shape[1:]), 0, lambda i: {"image": scale(samples[i])})
+    labels = labels.astype(np.int32)
+    num_classes = num_classes or int(labels.max()) + 1
+
+    def read(indices: np.ndarray) -> dict[str, np.ndarray]:
+        return {"image": scale(samples[indices]), "label": labels[indices]}
+
+    return Source(name, len(samples), tuple(samples.shape[1:]), num_classes, read)
 
 
 DATASETS: Registry = Registry("dataset", config_key="data.name")
@@ -77,13 +89,17 @@ def _tfds_source(name: str, data_config: ml_collections.ConfigDict) -> Source:
             f"(pip install tensorflow). To read local files instead, set {DATA_DIR_ENV}=/path/to/data (or "
             f"--config.data.root=/path/to/data), a folder holding {_local_layout(name)}."
         ) from error
-    sample_shape = tuple(source.dataset_info.features["image"].shape)
+    features = source.dataset_info.features
+    num_classes = features["label"].num_classes if "label" in features else 0
 
     def read(indices: np.ndarray) -> dict[str, np.ndarray]:
-        images = np.stack([source[int(i)]["image"] for i in indices])
-        return {"image": uint8_to_model_range(images)}
+        examples = [source[int(i)] for i in indices]
+        batch = {"image": uint8_to_model_range(np.stack([example["image"] for example in examples]))}
+        if num_classes:
+            batch["label"] = np.array([example["label"] for example in examples], np.int32)
+        return batch
 
-    return Source(f"{name} (TFDS)", len(source), sample_shape, read)
+    return Source(f"{name} (TFDS)", len(source), tuple(features["image"].shape), num_classes, read)
 
 
 def _standard(name: str, read_local: Callable[[pathlib.Path, str], tuple[np.ndarray, np.ndarray]]):
@@ -101,8 +117,8 @@ def _standard(name: str, read_local: Callable[[pathlib.Path, str], tuple[np.ndar
                 f"data root {root} (from --config.data.root or ${DATA_DIR_ENV}) has no {name}/ folder; expected "
                 f"{_local_layout(name)} under it"
             )
-        images, _ = read_local(folder, data_config.split)
-        return array_source(f"{name} (local files in {folder})", images)
+        images, labels = read_local(folder, data_config.split)
+        return array_source(f"{name} (local files in {folder})", images, labels, num_classes=10)
 
     return open_standard
 
@@ -122,15 +138,15 @@ def _required_path(data_config: ml_collections.ConfigDict, dataset: str) -> path
 def _folder(data_config: ml_collections.ConfigDict, seed: int) -> Source:
     del seed
     path = _required_path(data_config, "folder")
-    return array_source(f"images in {path}", local.read_image_folder(path, data_config.resize))
+    images, labels, class_names = local.read_image_folder(path, data_config.resize)
+    return array_source(f"images in {path}", images, labels, num_classes=len(class_names))
 
 
 @DATASETS.register("npz")
 def _npz(data_config: ml_collections.ConfigDict, seed: int) -> Source:
     del seed
     path = _required_path(data_config, "npz")
-    images, _ = local.read_npz(path)
-    return array_source(f"images in {path}", images)
+    return array_source(f"images in {path}", *local.read_npz(path))
 
 
 @DATASETS.register("ring")

@@ -1,0 +1,60 @@
+"""Optimizers and learning-rate schedules from the config: Adam for each network, with an Optax schedule.
+
+`--config.optim.schedule` names the decay over the run (constant, linear to 0, cosine to 0) and
+`--config.optim.warmup_steps` a linear warm-up from 0 before it. Each network's schedule counts its own updates: the
+discriminator makes d_steps updates per train step, the generator one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ml_collections
+import optax
+
+from ganjax.registry import Registry
+
+SCHEDULES: Registry = Registry("learning-rate schedule", config_key="optim.schedule")
+
+
+@SCHEDULES.register("constant")
+def constant(learning_rate: float, num_updates: int) -> optax.Schedule:
+    """The same rate throughout."""
+    del num_updates
+    return optax.constant_schedule(learning_rate)
+
+
+@SCHEDULES.register("linear")
+def linear(learning_rate: float, num_updates: int) -> optax.Schedule:
+    """Linear decay to 0 at the last update (SNGAN, BigGAN)."""
+    return optax.linear_schedule(learning_rate, 0.0, num_updates)
+
+
+@SCHEDULES.register("cosine")
+def cosine(learning_rate: float, num_updates: int) -> optax.Schedule:
+    """Half-cosine decay to 0 at the last update."""
+    return optax.cosine_decay_schedule(learning_rate, num_updates)
+
+
+def learning_rate_schedule(name: str, learning_rate: float, num_updates: int, warmup: int) -> optax.Schedule:
+    """The named schedule over `num_updates` updates, after `warmup` updates rising linearly from 0."""
+    decay: Callable[[float, int], optax.Schedule] = SCHEDULES.get(name)
+    main = decay(learning_rate, max(num_updates - warmup, 1))
+    if not warmup:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])
+
+
+def make_optimizers(
+    config: ml_collections.ConfigDict,
+) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """(generator optimizer, discriminator optimizer): Adam with each network's learning rate and the schedule."""
+    optim, num_steps = config.optim, config.train.num_steps
+
+    def adam(learning_rate: float, updates_per_step: int) -> optax.GradientTransformation:
+        schedule = learning_rate_schedule(
+            optim.schedule, learning_rate, num_steps * updates_per_step, optim.warmup_steps * updates_per_step
+        )
+        return optax.adam(schedule, b1=optim.b1, b2=optim.b2)
+
+    return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)
