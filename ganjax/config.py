@@ -52,7 +52,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check(augment_config.ada_kimg > 0, f"--config.augment.ada_kimg must be positive; got {augment_config.ada_kimg}")
     if augment_config.ada_target is not None:
         target = augment_config.ada_target
-        _check(-1 < target < 1, f"--config.augment.ada_target must be in (-1, 1) (a target for E[sign(D(x))]); got {target}")
+        _check(-1 < target < 1, f"--config.augment.ada_target must be in (-1, 1) (E[sign(D(x))]); got {target}")
         _check(bool(augment_config.policy), "--config.augment.ada_target is set but --config.augment.policy is empty")
     for name in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
         _check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
