@@ -63,9 +63,7 @@ def ema_decay(gan: Gan, step: jax.Array) -> jax.Array:
     return decay
 
 
-def make_train_step(
-    gan: Gan, data_sharding: jax.sharding.Sharding | None = None, *, regularize: bool = True
-) -> StepFn:
+def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None, *, regularize: bool = True) -> StepFn:
     """The train step for `gan`.
 
     Args:
@@ -183,9 +181,7 @@ def make_train_step(
                 speed_images=gan.augmentation.ada_speed_images,
             )
         ema_params = optax.incremental_update(g.params, state.ema_params, step_size=1.0 - ema_decay(gan, state.step))
-        new_state = state.replace(
-            step=state.step + 1, generator=g, discriminator=d, ema_params=ema_params, augment_p=p
-        )
+        new_state = state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema_params, augment_p=p)
         return new_state, {**d_metrics, **g_metrics, "augment_p": p}
 
     return step
