@@ -79,8 +79,16 @@ def validate_layout(config: ml_collections.ConfigDict, mesh: Mesh, process_count
     )
 
 
-def check_data_matches_model(source: Source, networks: Networks) -> None:
-    """The dataset's samples must have the shape the generator makes, and labels when the model is conditional."""
+def check_data_matches_model(
+    source: Source, networks: Networks, augment_policy: tuple[str, ...] | list[str] = ()
+) -> None:
+    """The dataset's samples must have the shape the generator makes, labels when the model is conditional, and be
+    images when they are to be augmented."""
+    _check(
+        not augment_policy or len(source.sample_shape) == 3,
+        f"--config.augment.policy={tuple(augment_policy)} augments images, but {source.name} has samples of shape "
+        f"{source.sample_shape}; set --config.augment.policy='()'",
+    )
     if networks.num_classes:
         _check(
             source.num_classes > 0,

@@ -240,7 +240,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config_lib.validate_layout(config, mesh, jax.process_count())
     gan = build_gan(config)
     source = open_source(config.data, config.seed)
-    config_lib.check_data_matches_model(source, gan.networks)
+    config_lib.check_data_matches_model(source, gan.networks, gan.augmentation.policy)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     platform = jax.devices()[0].platform

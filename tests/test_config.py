@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import tiny_dcgan_config, write_digit_npz
+from helpers import tiny_dcgan_config, toy_ring_config, write_digit_npz
 
 from ganjax.config import check_data_matches_model
 from ganjax.data.sources import array_source
@@ -98,3 +98,9 @@ def test_a_conditional_model_needs_labelled_data_with_the_same_classes():
         check_data_matches_model(unlabelled, conditional)
     with pytest.raises(ConfigError, match=r"pictures has 5 classes but --config.model.num_classes=10"):
         check_data_matches_model(labelled, conditional)
+
+
+def test_augmenting_data_that_are_not_images(tmp_path):
+    config = toy_ring_config(**{"augment.policy": ("flip",), "train.num_steps": 1})
+    with pytest.raises(ConfigError, match=r"augments images, but ring of 8 Gaussians has samples of shape \(2,\)"):
+        train_and_evaluate(config, tmp_path / "run")
