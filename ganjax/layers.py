@@ -92,3 +92,212 @@ def spectrally_normalized(layer: nn.Module, x: jax.Array, *, enabled: bool, upda
     if not enabled:
         return layer(x)
     return nn.SpectralNorm(layer, dtype=jnp.float32)(x, update_stats=update_stats)
+
+
+def upsample_nearest_2x(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, 2H, 2W, C): every pixel repeated over a 2x2 square."""
+    batch, height, width, features = x.shape
+    x = jnp.broadcast_to(x[:, :, None, :, None, :], (batch, height, 2, width, 2, features))
+    return x.reshape(batch, 2 * height, 2 * width, features)
+
+
+def avg_pool_2x(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, H/2, W/2, C): the mean of every non-overlapping 2x2 square."""
+    batch, height, width, features = x.shape
+    return x.reshape(batch, height // 2, 2, width // 2, 2, features).mean(axis=(2, 4))
+
+
+def max_pool_2x(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, H/2, W/2, C): the maximum of every non-overlapping 2x2 square."""
+    batch, height, width, features = x.shape
+    return x.reshape(batch, height // 2, 2, width // 2, 2, features).max(axis=(2, 4))
+
+
+def upsample_bilinear_2x(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, 2H, 2W, C) by bilinear interpolation (pixel centres at half-integers, edges clamped)."""
+    batch, height, width, features = x.shape
+    return jax.image.resize(x, (batch, 2 * height, 2 * width, features), "linear")
+
+
+def downsample_bilinear_2x(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, H/2, W/2, C) by antialiased bilinear resampling.
+
+    Along each axis an output pixel is (x[2i - 1] + 3 x[2i] + 3 x[2i + 1] + x[2i + 2]) / 8, renormalised at the
+    borders: the low-pass filter that is the transpose of `upsample_bilinear_2x`, up to a factor of 2 per axis.
+    """
+    batch, height, width, features = x.shape
+    return jax.image.resize(x, (batch, height // 2, width // 2, features), "linear", antialias=True)
+
+
+def _conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC, feature_group_count=x.shape[-1] // kernel.shape[2]
+    )
+
+
+@jax.custom_vjp
+def conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A 3x3, stride-1, zero-padded ("SAME") convolution in NHWC, grouped when the kernel says so.
+
+    Args:
+      x: (B, H, W, Cin) inputs, in G = Cin / group_size groups of `group_size = kernel.shape[2]` consecutive channels
+        (one group, an ordinary convolution, when group_size is Cin).
+      kernel: (3, 3, group_size, Cout), Cout a multiple of G; output channels [g * Cout / G, (g + 1) * Cout / G) see
+        only input group g.
+
+    Returns:
+      (B, H, W, Cout): `lax.conv_general_dilated(x, kernel, (1, 1), "SAME", feature_group_count=G)`.
+
+    The kernel gradient is written out by hand: XLA:CPU computes it about 3x slower than the forward pass for
+    ordinary convolutions and about 90x slower for grouped ones. Here it is one matrix product per kernel tap (and
+    group), of the shifted input against the output gradient, which costs about as much as the forward pass. The
+    input gradient is XLA's own (a convolution of the same kind, which is fast).
+    """
+    return _conv_3x3(x, kernel)
+
+
+def _conv_3x3_fwd(x, kernel):
+    return _conv_3x3(x, kernel), (x, kernel)
+
+
+def _conv_3x3_bwd(residuals, dy):
+    x, kernel = residuals
+    batch, height, width, in_features = x.shape
+    group_size, out_features = kernel.shape[2], kernel.shape[3]
+    groups = in_features // group_size
+    _, input_vjp = jax.vjp(lambda x: _conv_3x3(x, kernel), x)
+    (dx,) = input_vjp(dy)
+    # dkernel[t, u, i, (g, o)] = sum_{b,h,w} x_padded[b, h + t, w + u, (g, i)] dy[b, h, w, (g, o)].
+    x_padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))).reshape(batch, height + 2, width + 2, groups, group_size)
+    dy = dy.reshape(batch, height, width, groups, out_features // groups)
+    taps = [
+        jnp.einsum(
+            "bhwgi,bhwgo->igo", x_padded[:, t : t + height, u : u + width], dy, preferred_element_type=jnp.float32
+        )
+        for t in range(3)
+        for u in range(3)
+    ]  # 9 x (group_size, G, Cout / G)
+    dkernel = jnp.stack(taps).reshape(3, 3, group_size, out_features).astype(kernel.dtype)
+    return dx, dkernel
+
+
+conv_3x3.defvjp(_conv_3x3_fwd, _conv_3x3_bwd)
+
+
+class Conv3x3(nn.Module):
+    """3x3 "SAME" convolution, (B, H, W, Cin) -> (B, H, W, features), grouped when `group_size` is set.
+
+    Same parameters and outputs as `nn.Conv(features, (3, 3), feature_group_count=Cin // group_size)` (kernel
+    (3, 3, group_size or Cin, features)), with the fast gradient of `conv_3x3`.
+    """
+
+    features: int
+    group_size: int | None = None  # input channels per group; None: one group
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: jnp.dtype = jnp.float32  # computation; parameters are float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        group_size = self.group_size or x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (3, 3, group_size, self.features))
+        y = conv_3x3(x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
+        return y
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose gain and bias are computed per example from a condition (class-conditional batch norm).
+
+    (B, H, W, C) and a condition (B, E) -> (B, H, W, C): normalize(x) * (1 + condition @ W_gain) + condition @ W_bias,
+    with W_gain, W_bias (E, C). `normalize` uses the batch's statistics in training and running averages otherwise
+    (momentum 0.9, epsilon 1e-5, kept in "batch_stats") and has no affine parameters of its own. With condition None
+    it is ordinary batch norm with a learned per-channel gain and bias.
+
+    A one-hot condition makes W_gain and W_bias per-class tables (SNGAN; zero-initialised, every class starts at
+    gain 1 and bias 0); a learned class embedding makes them linear maps of it (BigGAN, spectrally normalised).
+    """
+
+    spectral_norm: bool = False
+    kernel_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, condition: jax.Array | None, *, train: bool) -> jax.Array:
+        affine = condition is None
+        # momentum 0.9 here is PyTorch's momentum=0.1: running = 0.9 * running + 0.1 * batch.
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=0.9,
+            epsilon=1e-5,
+            use_scale=affine,
+            use_bias=affine,
+            dtype=self.dtype,
+        )(x)
+        if affine:
+            return x
+
+        def per_example(name: str) -> jax.Array:  # (B, 1, 1, C)
+            dense = nn.Dense(x.shape[-1], use_bias=False, kernel_init=self.kernel_init, dtype=self.dtype, name=name)
+            values = spectrally_normalized(dense, condition, enabled=self.spectral_norm, update_stats=train)
+            return values[:, None, None]
+
+        return x * (1 + per_example("gain")) + per_example("bias")
+
+
+class SelfAttention(nn.Module):
+    """Self-attention over the pixels of a feature map (SAGAN, Zhang et al. 2019, as used in BigGAN).
+
+    (B, H, W, C) -> (B, H, W, C), H and W even and C a multiple of 8: x + gamma * o(softmax(f(x) g(x)^T) h(x)), with
+    1x1 convolutions (no biases) f (queries) and g (keys) to C/8 channels, h (values) to C/2 and o back to C; keys
+    and values are max-pooled 2x2, so each of the H*W queries attends to H*W/4 keys. The scalar gamma starts at 0,
+    so the layer starts as the identity. The convolutions are spectrally normalised when `spectral_norm`; the
+    softmax is computed in float32.
+    """
+
+    spectral_norm: bool = False
+    kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        batch, height, width, features = x.shape
+
+        def conv1x1(y: jax.Array, out_features: int) -> jax.Array:  # a Dense layer on the channel axis
+            conv = nn.Dense(out_features, use_bias=False, kernel_init=self.kernel_init, dtype=self.dtype)
+            return spectrally_normalized(conv, y, enabled=self.spectral_norm, update_stats=train)
+
+        queries = conv1x1(x, features // 8).reshape(batch, height * width, features // 8)
+        keys = max_pool_2x(conv1x1(x, features // 8)).reshape(batch, height * width // 4, features // 8)
+        values = max_pool_2x(conv1x1(x, features // 2)).reshape(batch, height * width // 4, features // 2)
+        scores = jnp.einsum("bqc,bkc->bqk", queries, keys, preferred_element_type=jnp.float32)
+        attention = jax.nn.softmax(scores, axis=-1).astype(self.dtype)  # (B, H*W, H*W/4)
+        attended = jnp.einsum("bqk,bkc->bqc", attention, values).reshape(batch, height, width, features // 2)
+        gamma = self.param("gamma", nn.initializers.zeros_init(), ()).astype(self.dtype)
+        return x + gamma * conv1x1(attended, features)
+
+
+class ProjectionHead(nn.Module):
+    """Pooled features (B, F) and labels (B,) int32 -> logits (B,): the projection discriminator's output layer.
+
+    logit = w . h + b + embed(y) . h (Miyato & Koyama 2018), with embed a learned (num_classes, F) table; with
+    num_classes 0 (labels None) only the linear term. The linear map and the embedding are spectrally normalised
+    when `spectral_norm`.
+    """
+
+    num_classes: int = 0
+    spectral_norm: bool = False
+    kernel_init: nn.initializers.Initializer = nn.initializers.xavier_uniform()
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, features: jax.Array, labels: jax.Array | None, *, train: bool) -> jax.Array:
+        linear = nn.Dense(1, kernel_init=self.kernel_init, dtype=self.dtype)
+        logits = spectrally_normalized(linear, features, enabled=self.spectral_norm, update_stats=train)[:, 0]
+        if not self.num_classes:
+            return logits
+        embed = nn.Embed(self.num_classes, features.shape[-1], embedding_init=self.kernel_init, dtype=self.dtype)
+        class_vectors = spectrally_normalized(embed, labels, enabled=self.spectral_norm, update_stats=train)
+        return logits + jnp.sum(class_vectors * features.astype(self.dtype), axis=-1)
