@@ -37,10 +37,13 @@ def toy_ring_config(**overrides) -> ml_collections.ConfigDict:
     return config
 
 
-def write_digit_npz(path: pathlib.Path, num: int = 256, size: int = 28, seed: int = 0) -> pathlib.Path:
-    """A small .npz dataset of uint8 (num, size, size) images: bright squares at random places on black."""
+def write_digit_npz(
+    path: pathlib.Path, num: int = 256, size: int = 28, seed: int = 0, channels: int | None = None
+) -> pathlib.Path:
+    """A small labelled .npz dataset: uint8 (num, size, size[, channels]) images of bright squares at random places
+    on black, with labels (num,) in 0..9."""
     rng = np.random.default_rng(seed)
-    images = np.zeros((num, size, size), np.uint8)
+    images = np.zeros((num, size, size) + ((channels,) if channels else ()), np.uint8)
     for image in images:
         top, left = rng.integers(0, size - 8, size=2)
         image[top : top + 8, left : left + 8] = 255

@@ -1,0 +1,32 @@
+"""SNGAN's ResNet on CIFAR-10 (Miyato et al. 2018): hinge loss, spectral norm in D, 5 D steps per G step.
+
+    python train.py --config configs/cifar10_sngan.py --workdir runs/cifar10_sngan
+
+The paper's setting for the ResNet: Adam(2e-4, b1=0, b2=0.9), batch 64, 50,000 generator updates with the learning
+rate decayed linearly to 0; unconditional (its reported FID is 21.7). `--config.model.num_classes=10` gives the
+projection-discriminator variant (Miyato & Koyama 2018). On a GPU add --config.model.dtype=bfloat16.
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = default.get_config()
+    config.model = ml_collections.ConfigDict(
+        dict(name="sngan", resolution=32, channels=3, latent_dim=128, g_width=256, d_width=128, num_classes=0,
+             dtype="float32", g_spectral_norm=False, d_spectral_norm=True)
+    )  # fmt: skip
+    config.loss = "hinge"
+    config.optim.g_lr = config.optim.d_lr = 2e-4
+    config.optim.b1, config.optim.b2 = 0.0, 0.9
+    config.optim.d_steps = 5
+    config.optim.schedule = "linear"
+    config.data.name = "cifar10"
+    config.train.batch_size = 64
+    config.train.num_steps = 50_000
+    config.train.log_every = 100
+    config.train.sample_every = 2_000
+    config.train.checkpoint_every = 5_000
+    return config
