@@ -12,6 +12,7 @@ import pytest
 from flax import linen as nn
 from jax import lax
 
+from ganjax import layers
 from ganjax.layers import ConditionalBatchNorm, SelfAttention, conv_3x3, spectrally_normalized
 from ganjax.models import build_networks
 from ganjax.registry import ConfigError
@@ -142,8 +143,18 @@ def test_spectral_norm_brings_the_top_singular_value_to_one():
     np.testing.assert_allclose(np.linalg.svd(np.asarray(normalized_kernel), compute_uv=False)[0], 1.0, atol=1e-3)
 
 
+# conv_3x3 picks one of these by group count and platform; each must match XLA's convolution to second order.
+IMPLEMENTATIONS = {
+    "conv_3x3": conv_3x3,
+    "fast_gradient": layers._conv_3x3_fast_gradient,
+    "by_taps": layers._grouped_conv_3x3_by_taps,
+}
+
+
+@pytest.mark.parametrize("implementation", sorted(IMPLEMENTATIONS))
 @pytest.mark.parametrize("groups", [1, 2])
-def test_conv_3x3_hand_written_gradient_matches_autodiff(groups):
+def test_conv_3x3_implementations_match_autodiff(groups, implementation):
+    conv_3x3 = IMPLEMENTATIONS[implementation]
     rng = np.random.default_rng(groups)
     x = jnp.asarray(rng.normal(size=(2, 5, 6, 8)), jnp.float32)
     kernel = jnp.asarray(rng.normal(size=(3, 3, 8 // groups, 6)), jnp.float32)
