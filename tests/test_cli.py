@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from PIL import Image
 
 from ganjax.losses import LOSSES
 from ganjax.sampling import load_run
+from ganjax.train import train_and_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +126,25 @@ def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
     assert result.returncode == 2
     assert f"error: unknown loss 'hnige' (--config.loss); valid: {', '.join(LOSSES.names())}\n" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sampling_a_conditional_model_by_class(tmp_path):
+    npz = write_digit_npz(tmp_path / "rgb32.npz", size=32, channels=3)
+    config = importlib.import_module("configs.cifar10_sngan").get_config()
+    config.update_from_flattened_dict(
+        {"model.g_width": 16, "model.d_width": 16, "model.num_classes": 10, "optim.d_steps": 1, "data.name": "npz",
+         "data.path": str(npz), "train.batch_size": 8, "train.num_steps": 1, "train.sample_every": 0}
+    )  # fmt: skip
+    workdir = tmp_path / "conditional"
+    train_and_evaluate(config, workdir)
+    sample = [sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}"]
+
+    result = _run([*sample, "--class=3", "--num=4"])
+    assert result.returncode == 0, result.stderr
+    assert Image.open(workdir / "samples" / "sample_class3_00000001_seed0.png").size == (2 + 2 * 34, 2 + 2 * 34)
+    result = _run([*sample, "--per_class=3"])
+    assert result.returncode == 0, result.stderr
+    grid = Image.open(workdir / "samples" / "classes_00000001_seed0.png")
+    assert grid.size == (2 + 3 * 34, 2 + 10 * 34)  # one row per class, 3 per row, 32x32 with 2-pixel padding
+    result = _run([*sample, "--class=12"])
+    assert result.returncode == 2 and "--class=12 is not a class of this model; valid: 0 to 9" in result.stderr
