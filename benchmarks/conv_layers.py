@@ -1,14 +1,20 @@
-"""The 4x4 stride-2 transposed convolution of DCGAN generators, forward + backward, on DCGAN layer shapes.
+"""The convolutions ganjax writes differently from XLA's defaults, against XLA's own and PyTorch's, on this machine.
 
-    python benchmarks/upconv.py
+    python benchmarks/conv_layers.py [--batch 64]
 
-Compares Flax's `nn.ConvTranspose` (XLA's own gradient), ganjax's `conv_transpose_4x4_s2` (the same maths with a
-hand-written gradient) and PyTorch's `conv_transpose2d` when PyTorch is installed. Times are milliseconds per
-forward+backward (gradients for both input and kernel), median of repeats, the three taking turns.
+Three tables, each at the shapes of the models that use the layer:
+1. the 4x4 stride-2 transposed convolution of DCGAN generators, forward + backward (input and kernel gradients):
+   Flax's `nn.ConvTranspose` vs ganjax's `conv_transpose_4x4_s2` vs PyTorch's `conv_transpose2d`;
+2. the ordinary 3x3 convolution of the ResNets, forward + backward and the kernel gradient of a squared input
+   gradient (what R1 costs): XLA's gradient vs ganjax's `conv_3x3`;
+3. the grouped 3x3 convolution of R3GAN-style blocks, the same two measurements: XLA's grouped convolution vs
+   ganjax's `conv_3x3` (tap by tap on CPU).
+Times are milliseconds, the median of --repeats blocks of --calls calls after warm-up, the implementations taking turns.
 """
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 
@@ -16,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+from jax import lax
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -23,55 +30,112 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import interleaved_seconds_per_call, machine, print_table  # noqa: E402
 
-from ganjax.layers import conv_transpose_4x4_s2  # noqa: E402
+from ganjax.layers import conv_3x3, conv_transpose_4x4_s2  # noqa: E402
 
-# (batch, input size, input channels, output channels) of the DCGAN generators' layers at batch 64.
-SHAPES = [(64, 7, 128, 64), (64, 14, 64, 1), (64, 4, 256, 128), (64, 8, 128, 64), (64, 16, 64, 3)]
-
-
-def jax_runner(conv, x, kernel):
-    grad = jax.jit(jax.grad(lambda x, k: jnp.sum(conv(x, k) ** 2), argnums=(0, 1)))
-    return (lambda: grad(x, kernel)), jax.block_until_ready
+# (input size, input channels, output channels) of DCGAN generator layers.
+TRANSPOSED_SHAPES = [(7, 128, 64), (14, 64, 1), (4, 256, 128), (8, 128, 64), (16, 64, 3)]
+# (size, channels, group size) of ResNet layers: SNGAN/BigGAN at width 256, R3GAN at width 256 x expansion 2.
+CONV_3X3_SHAPES = [(32, 256, 256), (16, 256, 256)]
+GROUPED_SHAPES = [(16, 512, 16), (8, 512, 16)]
 
 
-def flax_conv_transpose(x, kernel):
+def _flax_conv_transpose(x, kernel):
     # Flax's layer with PyTorch's padding: kernel (4, 4, Cin, Cout), padding 2 on the dilated input.
     module = nn.ConvTranspose(kernel.shape[-1], (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
                               transpose_kernel=True, use_bias=False)  # fmt: skip
     return module.apply({"params": {"kernel": kernel.swapaxes(2, 3)}}, x)
 
 
-def main() -> None:
+def _xla_conv_3x3(x, kernel):
+    groups = x.shape[-1] // kernel.shape[2]
+    return lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                    feature_group_count=groups)  # fmt: skip
+
+
+def _gradients(conv, x, kernel):
+    """(run, sync) for the gradients of sum(tanh(conv(x, k))) with respect to x and k."""
+    grad = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.tanh(conv(x, k))), argnums=(0, 1)))
+    return (lambda: grad(x, kernel)), jax.block_until_ready
+
+
+def _r1_gradient(conv, x, kernel):
+    """(run, sync) for the kernel gradient of the squared input gradient, the shape of R1's cost."""
+
+    def penalty(k, x):
+        return jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k))))(x) ** 2)
+
+    grad = jax.jit(jax.grad(penalty))
+    return (lambda: grad(kernel, x)), jax.block_until_ready
+
+
+def _timed(runners, args) -> dict[str, float]:
+    seconds = interleaved_seconds_per_call(runners, warmup=1, calls=args.calls, repeats=args.repeats)
+    return {name: value * 1e3 for name, value in seconds.items()}
+
+
+def transposed_table(args, rng) -> None:
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
         torch = None
-    print(f"Transposed convolution 4x4 stride 2, forward+backward. Machine: {machine()}; jax {jax.__version__}\n")
-    rng = np.random.default_rng(0)
     rows = []
-    for batch, size, cin, cout in SHAPES:
-        x = jnp.asarray(rng.normal(size=(batch, size, size, cin)), jnp.float32)
+    for size, cin, cout in TRANSPOSED_SHAPES:
+        x = jnp.asarray(rng.normal(size=(args.batch, size, size, cin)), jnp.float32)
         kernel = jnp.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.05, jnp.float32)
-        np.testing.assert_allclose(
-            flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4, atol=1e-4
-        )
-        runners = {
-            "flax": jax_runner(flax_conv_transpose, x, kernel),
-            "ganjax": jax_runner(conv_transpose_4x4_s2, x, kernel),
-        }
+        np.testing.assert_allclose(_flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4,
+                                   atol=1e-4)  # fmt: skip
+        runners = {"flax": _gradients(_flax_conv_transpose, x, kernel),
+                   "ganjax": _gradients(conv_transpose_4x4_s2, x, kernel)}  # fmt: skip
         if torch is not None:
             tx = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy()).requires_grad_()
             tk = torch.from_numpy(np.asarray(kernel).transpose(2, 3, 0, 1).copy()).requires_grad_()
 
             def torch_run(tx=tx, tk=tk):
-                F.conv_transpose2d(tx, tk, stride=2, padding=1).square().sum().backward()
+                F.conv_transpose2d(tx, tk, stride=2, padding=1).tanh().sum().backward()
 
             runners["torch"] = (torch_run, lambda _: None)
-        ms = {k: v * 1e3 for k, v in interleaved_seconds_per_call(runners, warmup=2, calls=10, repeats=5).items()}
-        rows.append([f"{size}x{size}x{cin} -> {2 * size}x{2 * size}x{cout}", f"{ms['flax']:.1f}", f"{ms['ganjax']:.1f}",
-                     f"{ms['torch']:.1f}" if "torch" in ms else "-", f"{ms['flax'] / ms['ganjax']:.1f}x"])  # fmt: skip
-    print_table(["layer (batch 64)", "flax ms", "ganjax ms", "torch ms", "ganjax vs flax"], rows)
+        ms = _timed(runners, args)
+        rows.append([f"{size}x{size}x{cin} -> {2 * size}x{2 * size}x{cout}", f"{ms['flax']:.1f}",
+                     f"{ms['ganjax']:.1f}", f"{ms['torch']:.1f}" if "torch" in ms else "-",
+                     f"{ms['flax'] / ms['ganjax']:.1f}x"])  # fmt: skip
+    print(f"1. Transposed convolution 4x4 stride 2, forward + backward, batch {args.batch} (ms)\n")
+    print_table(["layer", "flax", "ganjax", "torch", "ganjax vs flax"], rows)
+
+
+def _comparison(ms: dict[str, float]) -> list[str]:
+    return [f"{ms['xla']:.0f}", f"{ms['ganjax']:.0f}", f"{ms['xla'] / ms['ganjax']:.1f}x"]
+
+
+def conv_3x3_table(title: str, shapes, args, rng) -> None:
+    rows = []
+    for size, channels, group_size in shapes:
+        x = jnp.asarray(rng.normal(size=(args.batch, size, size, channels)) * 0.1, jnp.float32)
+        kernel = jnp.asarray(rng.normal(size=(3, 3, group_size, channels)) * 0.05, jnp.float32)
+        np.testing.assert_allclose(conv_3x3(x, kernel), _xla_conv_3x3(x, kernel), rtol=1e-3, atol=1e-3)
+        backward = _timed(
+            {"xla": _gradients(_xla_conv_3x3, x, kernel), "ganjax": _gradients(conv_3x3, x, kernel)}, args
+        )
+        r1 = _timed({"xla": _r1_gradient(_xla_conv_3x3, x, kernel), "ganjax": _r1_gradient(conv_3x3, x, kernel)}, args)
+        groups = channels // group_size
+        name = f"{size}x{size}x{channels}" + (f", {groups} groups" if groups > 1 else "")
+        rows.append([name, *_comparison(backward), *_comparison(r1)])
+    print(f"\n{title}, batch {args.batch} (ms)\n")
+    print_table(["layer", "fwd+bwd xla", "fwd+bwd ganjax", "speed-up", "R1 grad xla", "R1 grad ganjax", "speed-up"],
+                rows)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"Machine: {machine()}; jax {jax.__version__} on {jax.devices()[0].device_kind}\n")
+    rng = np.random.default_rng(0)
+    transposed_table(args, rng)
+    conv_3x3_table("2. 3x3 convolution", CONV_3X3_SHAPES, args, rng)
+    conv_3x3_table("3. Grouped 3x3 convolution (groups of 16 channels)", GROUPED_SHAPES, args, rng)
 
 
 if __name__ == "__main__":
