@@ -1,0 +1,120 @@
+"""FID, KID, precision/recall and Inception Score against values worked by hand and against SciPy."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from ganjax.metrics.statistics import (
+    Gaussian,
+    fit_gaussian,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    precision_recall,
+)
+
+
+def _random_gaussian(rng: np.random.Generator, dim: int) -> Gaussian:
+    factor = rng.normal(size=(dim, 2 * dim))
+    return Gaussian(rng.normal(size=dim), factor @ factor.T / dim, 1000)
+
+
+def test_frechet_distance_of_diagonal_gaussians_is_worked_by_hand():
+    a = Gaussian(np.array([0.0, 1.0]), np.diag([4.0, 1.0]), 100)
+    b = Gaussian(np.array([3.0, 1.0]), np.diag([1.0, 9.0]), 100)
+    # |mu_a - mu_b|^2 + sum_i (sqrt(s_a,i) - sqrt(s_b,i))^2 = 9 + (2 - 1)^2 + (1 - 3)^2
+    assert frechet_distance(a, b) == pytest.approx(14.0, abs=1e-12)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_frechet_distance_matches_scipy_sqrtm_and_is_symmetric():
+    rng = np.random.default_rng(0)
+    a, b = _random_gaussian(rng, 64), _random_gaussian(rng, 64)
+    covariance_sqrt = scipy.linalg.sqrtm(a.covariance @ b.covariance).real
+    expected = np.sum((a.mean - b.mean) ** 2) + np.trace(a.covariance + b.covariance - 2 * covariance_sqrt)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(b, a) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_stays_real_for_singular_covariances():
+    rng = np.random.default_rng(1)
+    a = fit_gaussian(rng.normal(size=(3000, 16)))
+    # Rank 3 of 16: a singular covariance, where an iterative sqrtm can return complex values.
+    with pytest.warns(UserWarning, match="singular"):
+        b = fit_gaussian(rng.normal(size=(4, 16)))
+    distance = frechet_distance(a, b)
+    assert np.isfinite(distance) and distance > 0
+
+
+def test_fit_gaussian_is_float64_mean_and_unbiased_covariance():
+    features = np.array([[1, 2], [3, 6], [5, 4]], np.float32)
+    gaussian = fit_gaussian(features)
+    assert gaussian.mean.dtype == np.float64 and gaussian.count == 3
+    np.testing.assert_allclose(gaussian.mean, [3, 4])
+    np.testing.assert_allclose(gaussian.covariance, [[4, 2], [2, 4]])  # sums of products / (3 - 1)
+
+
+def test_gaussian_round_trips_through_a_file(tmp_path):
+    gaussian = _random_gaussian(np.random.default_rng(2), 8)
+    gaussian.save(tmp_path / "stats.npz")
+    loaded = Gaussian.load(tmp_path / "stats.npz")
+    np.testing.assert_array_equal(loaded.mean, gaussian.mean)
+    np.testing.assert_array_equal(loaded.covariance, gaussian.covariance)
+    assert loaded.count == gaussian.count
+
+
+def _brute_force_mmd(x: np.ndarray, y: np.ndarray) -> float:
+    def kernel(p, q):
+        return (p @ q / len(p) + 1) ** 3
+
+    m = len(x)
+    pairs = list(itertools.permutations(range(m), 2))
+    within = sum(kernel(x[i], x[j]) + kernel(y[i], y[j]) for i, j in pairs) / len(pairs)
+    across = sum(kernel(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    return within - 2 * across
+
+
+def test_kid_is_the_unbiased_polynomial_mmd():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(6, 4)), rng.normal(1.0, size=(6, 4))
+    mean, std = kernel_inception_distance(real, fake, num_subsets=3, subset_size=6)
+    # Subsets of the whole set are the whole set (in another order): every estimate is the full MMD^2.
+    assert mean == pytest.approx(_brute_force_mmd(real, fake), rel=1e-12)
+    assert std == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kid_separates_equal_from_shifted_distributions():
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(400, 8))
+    same, _ = kernel_inception_distance(real, rng.normal(size=(400, 8)), num_subsets=10, subset_size=200)
+    shifted, _ = kernel_inception_distance(real, rng.normal(0.5, size=(400, 8)), num_subsets=10, subset_size=200)
+    assert abs(same) < 0.02 < shifted
+
+
+def test_precision_recall_on_points_worked_by_hand():
+    # Real points 0..9 on a line: each one's 3rd nearest neighbour is 2 away (3 at the ends).
+    real = np.arange(10, dtype=np.float64)[:, None]
+    # Generated points crowd 0..1 (inside the real manifold, a small part of it) plus one far outlier.
+    fake = np.array([[0.0], [0.25], [0.5], [0.75], [1.0], [100.0]])
+    precision, recall = precision_recall(real, fake, k=3)
+    assert precision == pytest.approx(5 / 6)
+    # The generated balls: around 0..1 radii of 0.5 to 0.75; around the outlier 100 a radius of 99.5 (its 3rd nearest
+    # neighbour is 0.5), reaching every real point >= 0.5. Real point 0 is itself a generated point: recall 1.
+    assert recall == pytest.approx(1.0)
+    precision, recall = precision_recall(real, fake[:5], k=3)
+    assert precision == pytest.approx(1.0)
+    assert recall == pytest.approx(2 / 10)  # only real 0 and 1 lie within 0.75 of a generated point (radius 0.5..0.75)
+
+
+def test_inception_score_extremes():
+    # Confident and evenly spread over 10 classes: IS = 10. All the same class: IS = 1.
+    confident = np.full((100, 10), -50.0)
+    confident[np.arange(100), np.arange(100) % 10] = 50.0
+    assert inception_score(confident, num_splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+    collapsed = np.zeros((100, 10))
+    collapsed[:, 3] = 50.0
+    assert inception_score(collapsed, num_splits=2) == pytest.approx((1.0, 0.0), abs=1e-6)
