@@ -1,0 +1,171 @@
+"""Tensors out of a TorchScript archive, read with `zipfile` and numpy: no PyTorch, and no pickled code ever runs.
+
+A TorchScript archive (what `torch.jit.save` writes; `torch.save` writes the same layout) is a zip holding
+`<prefix>/data.pkl`, the pickled module tree, and `<prefix>/data/<key>`, one raw little-endian storage per key. The
+pickle names the classes and functions that rebuild it; an ordinary unpickler imports and calls whatever is named, so
+a tampered archive could run any code. `load_tensors` unpickles with an allow-list instead: the tensor-rebuild
+functions and storage types become local numpy builders, TorchScript's own module classes (`__torch__.*`) a plain
+attribute holder, and every other name is refused before anything is called.
+"""
+
+from __future__ import annotations
+
+import collections
+import pathlib
+import pickle
+import zipfile
+from typing import Any
+
+import numpy as np
+
+# The storage types PyTorch pickles (torch.FloatStorage, ...), by the element type they hold.
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+class UnsafeArchiveError(ValueError):
+    """The archive is not a TorchScript archive of tensors and module state, or names code that is not allowed."""
+
+
+class _StorageType:
+    """Stands for a pickled `torch.<Type>Storage`: the numpy element type of the storages that name it."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+
+
+class ScriptModuleState:
+    """A module of the pickled tree (a `__torch__.*` class): its attributes, tensors and submodules alike."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+            raise UnsafeArchiveError(f"a module's state must be a dict of attributes, not {type(state).__name__}")
+        self.__dict__.update(state)
+
+
+def _rebuild_tensor(
+    storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
+) -> np.ndarray:
+    """`torch._utils._rebuild_tensor_v2`: the strided view of `storage` (elements, not bytes), copied C-contiguous."""
+    if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) or offset < 0:
+        raise UnsafeArchiveError(f"a tensor of size {size}, stride {stride}, offset {offset} is malformed")
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if 0 not in size and last >= storage.size:
+        raise UnsafeArchiveError(f"a tensor of size {size}, stride {stride} reads past its storage of {storage.size}")
+    view = np.lib.stride_tricks.as_strided(
+        storage[offset:], shape=size, strides=[s * storage.itemsize for s in stride], writeable=False
+    )
+    return np.array(view, dtype=storage.dtype.newbyteorder("="))
+
+
+def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
+    """`torch._utils._rebuild_parameter`: a parameter is its tensor."""
+    return data
+
+
+def _build_list(items: list) -> list:
+    """`torch.jit._pickle.build_intlist`: TorchScript's typed list of ints (a module attribute such as padding)."""
+    return list(items)
+
+
+_ALLOWED = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch.jit._pickle", "build_intlist"): _build_list,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    **{("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only the allowed names; reads each storage from the archive once, when a tensor first refers to it."""
+
+    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, path: pathlib.Path) -> None:
+        super().__init__(file)
+        self.archive, self.prefix, self.path = archive, prefix, path
+        self.storages: dict[str, np.ndarray] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        if module.split(".")[0] == "__torch__" and name.isidentifier():
+            return ScriptModuleState
+        raise UnsafeArchiveError(
+            f"refusing to load {module}.{name} from {self.path}: not a tensor or module state; "
+            "the archive may be tampered with"
+        )
+
+    def persistent_load(self, pid: Any) -> np.ndarray:
+        # ("storage", storage type, key, location, number of elements)
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise UnsafeArchiveError(f"unexpected persistent id {pid!r} in {self.path}")
+        _, storage_type, key, _, numel = pid
+        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or not isinstance(numel, int):
+            raise UnsafeArchiveError(f"malformed storage reference {pid!r} in {self.path}")
+        if key not in self.storages:
+            try:
+                raw = self.archive.read(f"{self.prefix}/data/{key}")
+            except KeyError:
+                raise UnsafeArchiveError(f"{self.path} refers to storage {key!r}, which it does not contain") from None
+            if len(raw) != numel * storage_type.dtype.itemsize:
+                raise UnsafeArchiveError(f"storage {key!r} of {self.path} holds {len(raw)} bytes, not {numel} elements")
+            self.storages[key] = np.frombuffer(raw, dtype=storage_type.dtype)
+        return self.storages[key]
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
+    """Adds every tensor under `node` (a module, or a dict such as a state dict) to `out` by its dotted path."""
+    items = vars(node).items() if isinstance(node, ScriptModuleState) else node.items()
+    for name, value in items:
+        path = f"{prefix}{name}"
+        if isinstance(value, np.ndarray):
+            out[path] = value
+        elif isinstance(value, ScriptModuleState | dict):
+            _flatten(value, f"{path}.", out)
+
+
+def load_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
+    """Every tensor of a TorchScript archive (or a `torch.save`d state dict), without PyTorch.
+
+    Args:
+      path: the archive, e.g. `fid_inception_v3_2015-12-05_pool3_torchscript.pt`.
+
+    Returns:
+      Dotted path in the module tree (e.g. "net.layers.conv.weight") -> numpy array, in PyTorch's layout (a
+      convolution's weight is (out, in, height, width)) and element type.
+
+    Raises:
+      FileNotFoundError: nothing at `path`.
+      UnsafeArchiveError: not a zip archive with one `<prefix>/data.pkl`, a big-endian archive, or a pickle that names
+        anything but tensors and module state (nothing named is ever called).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no TorchScript archive at {path}")
+    if not zipfile.is_zipfile(path):
+        raise UnsafeArchiveError(
+            f"{path} is not a zip archive (a TorchScript archive or a torch.save file from 1.6 on)"
+        )
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise UnsafeArchiveError(f"{path} should hold one <prefix>/data.pkl, found {pickles}")
+        prefix = pickles[0].split("/")[0]
+        if f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder") != b"little":
+            raise UnsafeArchiveError(f"{path} stores big-endian tensors, which this reader does not handle")
+        with archive.open(pickles[0]) as file:
+            root = _RestrictedUnpickler(file, archive, prefix, path).load()
+    if not isinstance(root, ScriptModuleState | dict):
+        raise UnsafeArchiveError(f"{path} holds a {type(root).__name__}, not a module or a state dict")
+    tensors: dict[str, np.ndarray] = {}
+    _flatten(root, "", tensors)
+    return tensors
