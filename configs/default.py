@@ -9,6 +9,7 @@ About 3 minutes on 2 CPU cores for the 3,000 steps. Offline, read the IDX files 
 
 import ml_collections
 
+from ganjax.parallel import FSDP_MIN_SIZE
 from ganjax.penalties import PENALTIES
 
 
@@ -76,8 +77,31 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.eval = ml_collections.ConfigDict()
     config.eval.every = 0  # 0: evaluate only at the end of training
+    # Any of fid, kid, precision_recall, inception_score (ganjax/metrics/inception_metrics.py), ring.
     config.eval.metrics = ()
+    config.eval.num = 10_000  # generated images per evaluation
+    config.eval.split = "test"  # the dataset split the generated images are compared with
+    config.eval.num_reference = 0  # images of that split (0: all); their features are cached
+    config.eval.resize = "tf"  # to 299x299: "tf" (TensorFlow/StyleGAN, as published records) or "pytorch" (pytorch-fid)
+    config.eval.inception = ml_collections.config_dict.placeholder(str)  # weights; unset: searched (see README)
+    config.eval.batch_size = 100  # images per Inception call, split over the devices
+    config.eval.cache_dir = ml_collections.config_dict.placeholder(str)  # unset: ~/.cache/ganjax/reference_features
+    config.eval.best_metric = "fid"  # keep the checkpoint with the lowest value in <workdir>/best ("": none)
 
+    # Devices per mesh axis (one may be -1: the rest); the batch is split over data and fsdp (README, "Scaled runs").
     config.mesh = ml_collections.ConfigDict()
-    config.mesh.data = -1  # devices on the data axis; -1: all of them
+    config.mesh.data = -1  # data parallel: the state is replicated over this axis
+    config.mesh.fsdp = 1  # fully sharded data parallel: large state arrays are split over this axis
+    config.sharding = ml_collections.ConfigDict()
+    config.sharding.fsdp_min_size = FSDP_MIN_SIZE  # state arrays with fewer elements stay replicated over fsdp
+
+    # Many processes (ganjax/distributed.py): "auto" connects them when a coordinator address is given or a launcher
+    # (Cloud TPU, SLURM, Open MPI) started several; unset fields come from the launcher's environment.
+    config.distributed = ml_collections.ConfigDict()
+    config.distributed.enabled = "auto"  # "auto", "true" or "false"
+    config.distributed.coordinator_address = ml_collections.config_dict.placeholder(str)  # "host:port" of process 0
+    config.distributed.num_processes = ml_collections.config_dict.placeholder(int)
+    config.distributed.process_id = ml_collections.config_dict.placeholder(int)
+    config.distributed.initialization_timeout = 300  # seconds to wait for the coordinator and all processes
+    config.distributed.local_device_count = ml_collections.config_dict.placeholder(int)  # CPU only: simulated devices
     return config

@@ -46,7 +46,11 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=True, create=True, cleanup_tmp_directories=True
         )
-        handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
+        handlers = {
+            "state": ocp.StandardCheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+            "metrics": ocp.JsonCheckpointHandler(),
+        }
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def steps(self) -> list[int]:
@@ -57,13 +61,16 @@ class Checkpoints:
         """The newest complete checkpoint's step, or None."""
         return self._manager.latest_step()
 
-    def save(self, step: int, state: Any, config: dict[str, Any]) -> None:
-        """Starts saving `state` and `config` as step `step`; returns once the arrays are copied off the devices.
+    def save(self, step: int, state: Any, config: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
+        """Starts saving `state` and `config` (and `metrics`, e.g. the FID that made this the best checkpoint) as step
+        `step`; returns once the arrays are copied off the devices.
 
         Every process must call it (multi-host saves are collective).
         """
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config))
-        self._manager.save(step, args=args, force=True)
+        items = {"state": ocp.args.StandardSave(state), "config": ocp.args.JsonSave(config)}
+        if metrics is not None:
+            items["metrics"] = ocp.args.JsonSave(metrics)
+        self._manager.save(step, args=ocp.args.Composite(**items), force=True)
 
     def restore(self, step: int, abstract_state: Any, config: dict[str, Any]) -> Any:
         """The state saved at `step`, laid out as `abstract_state` (a tree of jax.ShapeDtypeStruct with shardings).
@@ -77,6 +84,12 @@ class Checkpoints:
     def config(self, step: int) -> dict[str, Any]:
         """The config saved with step `step`, as a plain dict."""
         return self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+
+    def metrics(self, step: int) -> dict[str, float]:
+        """The metrics saved with step `step` ({} when none were)."""
+        if "metrics" not in self._manager.item_metadata(step):
+            return {}
+        return self._manager.restore(step, args=ocp.args.Composite(metrics=ocp.args.JsonRestore())).metrics
 
     def check_compatible(self, step: int, abstract_state: Any, config: dict[str, Any]) -> None:
         """Raises ConfigError naming the differing arrays and config fields when the checkpoint at `step` cannot

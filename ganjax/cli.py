@@ -38,11 +38,13 @@ def enable_compilation_cache() -> None:
 
 
 def run_reporting_errors(function: Callable[..., T], *args, **kwargs) -> T:
-    """Calls function(*args, **kwargs); a ConfigError or a divergence becomes a one-paragraph message and exit 2."""
+    """Calls function(*args, **kwargs); a ConfigError, an unreachable coordinator or a divergence becomes a
+    one-paragraph message and exit 2."""
+    from ganjax.distributed import DistributedError
     from ganjax.train import NonFiniteError  # deferred: the trainer imports everything
 
     try:
         return function(*args, **kwargs)
-    except (ConfigError, NonFiniteError) as error:
+    except (ConfigError, DistributedError, NonFiniteError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ml_collections
@@ -9,11 +10,13 @@ from jax.sharding import Mesh
 
 from ganjax.augment import AUGMENTATIONS
 from ganjax.data import DATASETS, Source
+from ganjax.distributed import MODES
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS
+from ganjax.metrics.inception import RESIZE_CONVENTIONS
 from ganjax.models import MODELS, Networks
 from ganjax.optim import SCHEDULES
-from ganjax.parallel import DATA_AXIS
+from ganjax.parallel import batch_axes
 from ganjax.penalties import PENALTIES
 from ganjax.registry import ConfigError
 
@@ -62,16 +65,45 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check(
         config.eval.every >= 0, f"--config.eval.every must be 0 (only at the end) or positive; got {config.eval.every}"
     )
+    eval_config = config.eval
+    _check(eval_config.num >= 2, f"--config.eval.num must be at least 2; got {eval_config.num}")
+    _check(eval_config.num_reference >= 0, f"--config.eval.num_reference must be >= 0; got {eval_config.num_reference}")
+    _check(eval_config.batch_size >= 1, f"--config.eval.batch_size must be at least 1; got {eval_config.batch_size}")
+    _check(
+        eval_config.resize in RESIZE_CONVENTIONS,
+        f"--config.eval.resize must be one of {', '.join(RESIZE_CONVENTIONS)}; got {eval_config.resize!r}",
+    )
+    _check(
+        eval_config.best_metric in ("", "fid", "kid"),
+        f"--config.eval.best_metric must be fid, kid or '' (none); got {eval_config.best_metric!r}",
+    )
     _check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
+    _check(
+        config.sharding.fsdp_min_size >= 1,
+        f"--config.sharding.fsdp_min_size must be at least 1; got {config.sharding.fsdp_min_size}",
+    )
+    distributed = config.distributed
+    _check(
+        str(distributed.enabled).lower() in MODES,
+        f"--config.distributed.enabled must be one of {', '.join(MODES)}; got {distributed.enabled!r}",
+    )
+    for name in ("num_processes", "initialization_timeout", "local_device_count"):
+        value = distributed[name]
+        _check(value is None or value >= 1, f"--config.distributed.{name} must be at least 1; got {value}")
+    _check(
+        distributed.process_id is None or distributed.process_id >= 0,
+        f"--config.distributed.process_id must be >= 0; got {distributed.process_id}",
+    )
 
 
 def validate_layout(config: ml_collections.ConfigDict, mesh: Mesh, process_count: int) -> None:
-    """The global batch must split evenly over the data axis of the mesh and over the processes."""
-    batch_size, data_devices = config.train.batch_size, mesh.shape[DATA_AXIS]
+    """The global batch must split evenly over the batch axes of the mesh (data and fsdp) and over the processes."""
+    axes = batch_axes(mesh)
+    batch_size, batch_devices = config.train.batch_size, math.prod(mesh.shape[axis] for axis in axes)
     _check(
-        batch_size % data_devices == 0,
-        f"--config.train.batch_size={batch_size} does not divide over the {data_devices} devices of the mesh's "
-        f"data axis; use a multiple of {data_devices}",
+        batch_size % batch_devices == 0,
+        f"--config.train.batch_size={batch_size} does not divide over the {batch_devices} devices of the mesh's "
+        f"{' and '.join(axes)} axes; use a multiple of {batch_devices}",
     )
     _check(
         batch_size % process_count == 0,

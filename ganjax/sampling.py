@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ganjax.checkpoint import Checkpoints
+from ganjax.data.sources import model_range_to_uint8
 from ganjax.models import Networks
 from ganjax.registry import ConfigError
 from ganjax.state import Gan, PyTree, TrainState, build_gan, init_state
@@ -68,17 +69,17 @@ def random_labels(seed: int, num: int, num_classes: int) -> jax.Array | None:
 Generate = Callable[[PyTree, PyTree, jax.Array, jax.Array | None], jax.Array]
 
 
-def make_generate(networks: Networks) -> Generate:
+def make_generate(networks: Networks, sharding: jax.sharding.Sharding | None = None) -> Generate:
     """A jitted generate(params, collections, z (N, latent_dim), labels (N,) or None) -> samples (N, ...).
 
-    Inference mode: batch norm uses its running statistics, spectral norm its stored estimate.
+    Inference mode: batch norm uses its running statistics, spectral norm its stored estimate. `sharding` places the
+    samples (replicated over a multi-process mesh, every process can read them); None leaves that to XLA.
     """
 
-    @jax.jit
     def generate(params: PyTree, collections: PyTree, z: jax.Array, labels: jax.Array | None) -> jax.Array:
         return networks.generator.apply({"params": params, **collections}, z, labels, train=False)
 
-    return generate
+    return jax.jit(generate) if sharding is None else jax.jit(generate, out_shardings=sharding)
 
 
 def generate_ema(
@@ -100,7 +101,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
     num, height, width, channels = images.shape
     columns = columns or math.ceil(math.sqrt(num))
     rows = math.ceil(num / columns)
-    pixels = np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    pixels = model_range_to_uint8(images)
     grid = np.zeros((rows * (height + padding) + padding, columns * (width + padding) + padding, channels), np.uint8)
     for index, image in enumerate(pixels):
         top = padding + (index // columns) * (height + padding)

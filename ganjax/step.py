@@ -63,7 +63,13 @@ def ema_decay(gan: Gan, step: jax.Array) -> jax.Array:
     return decay
 
 
-def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None, *, regularize: bool = True) -> StepFn:
+def make_train_step(
+    gan: Gan,
+    data_sharding: jax.sharding.Sharding | None = None,
+    *,
+    regularize: bool = True,
+    param_sharding: jax.sharding.Sharding | None = None,
+) -> StepFn:
     """The train step for `gan`.
 
     Args:
@@ -72,6 +78,9 @@ def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None
         and labels are constrained to it so that they are produced where they are used. None on a single device.
       regularize: whether this step applies the penalties (lazy regularisation compiles a step with and one
         without, and the trainer picks by step number).
+      param_sharding: with parameters split over devices (FSDP), how a network's parameters are laid out where it
+        is applied: replicated, so that XLA gathers each parameter for its layer (and reduce-scatters its gradient)
+        instead of moving activations. None: parameters are used where they are.
 
     Returns:
       step(state, batch) -> (state, metrics). `batch["image"]` holds the real samples, (d_steps, B, *sample_shape)
@@ -88,6 +97,9 @@ def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None
     def constrain(x: jax.Array) -> jax.Array:
         return x if data_sharding is None else jax.lax.with_sharding_constraint(x, data_sharding)
 
+    def gathered(params: PyTree) -> PyTree:
+        return params if param_sharding is None else jax.lax.with_sharding_constraint(params, param_sharding)
+
     def latents(key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array | None]:
         """Generator inputs: latents (B, latent_dim) and, when conditional, uniformly drawn labels (B,)."""
         z_key, label_key = jax.random.split(key)
@@ -102,11 +114,14 @@ def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None
     def discriminator_update(d: NetworkState, g: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
         latent_key, real_key, fake_key, penalty_key = jax.random.split(key, 4)
         z, fake_labels = latents(latent_key, real.images.shape[0])
-        fake_images, g_collections = apply_network(generator, g.params, g.collections, z, fake_labels, train=True)
+        fake_images, g_collections = apply_network(
+            generator, gathered(g.params), g.collections, z, fake_labels, train=True
+        )
         fake = Inputs(augmented(fake_key, jax.lax.stop_gradient(fake_images), p), fake_labels)
         real = Inputs(augmented(real_key, real.images, p), real.labels)
 
         def loss_fn(params):
+            params = gathered(params)
             real_logits, collections = apply_network(
                 discriminator, params, d.collections, real.images, real.labels, train=True
             )
@@ -141,14 +156,15 @@ def make_train_step(gan: Gan, data_sharding: jax.sharding.Sharding | None = None
         z, fake_labels = latents(latent_key, real.images.shape[0])
         # Only relativistic objectives read the real logits; for the others XLA drops this pass.
         real_images = augmented(real_key, real.images, p)
+        d_params = gathered(d.params)
 
         def loss_fn(params):
-            fake, collections = apply_network(generator, params, g.collections, z, fake_labels, train=True)
+            fake, collections = apply_network(generator, gathered(params), g.collections, z, fake_labels, train=True)
             fake_logits, _ = apply_network(
-                discriminator, d.params, d.collections, augmented(fake_key, fake, p), fake_labels, train=False
+                discriminator, d_params, d.collections, augmented(fake_key, fake, p), fake_labels, train=False
             )
             real_logits, _ = apply_network(
-                discriminator, d.params, d.collections, real_images, real.labels, train=False
+                discriminator, d_params, d.collections, real_images, real.labels, train=False
             )
             _, g_loss = gan.loss(real_logits, fake_logits)
             return g_loss, collections

@@ -6,6 +6,9 @@ workdir and continues exactly where it stopped: the step in the state fixes the 
 
 Stopping: SIGTERM (what a preempting scheduler sends) or a first Ctrl-C finishes the current step, saves a
 checkpoint and returns; a second Ctrl-C aborts at once. A kill -9 loses only the steps since the last checkpoint.
+In a multi-process run (ganjax/distributed.py) a signal to any process stops all of them one step later, at the same
+step, with one checkpoint that they write together; only process 0 logs, draws progress and writes files other than
+checkpoints.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from ganjax import config as config_lib
-from ganjax import parallel
+from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.data import open_source, train_batches
-from ganjax.metrics import METRICS
+from ganjax.metrics import METRICS, Samples
+from ganjax.metrics.inception_metrics import check_ready
 from ganjax.sampling import (
     EVAL_SEED_OFFSET,
     GRID_SEED_OFFSET,
@@ -49,6 +54,7 @@ from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT_DIR = "best"
 CONFIG_FILE = "config.json"
 
 
@@ -141,16 +147,21 @@ class _Reporter:
         self.progress.close()
 
 
-def state_shardings(gan: Gan, seed: int, mesh: jax.sharding.Mesh) -> TrainState:
-    """Where each leaf of the state lives: a tree like the state, of shardings (all replicated for now)."""
+def state_shardings(
+    gan: Gan, seed: int, mesh: jax.sharding.Mesh, fsdp_min_size: int = parallel.FSDP_MIN_SIZE
+) -> TrainState:
+    """Where each leaf of the state lives: a tree like the state, of shardings. Replicated, except that large arrays
+    are split over the mesh's fsdp axis when it has one (`parallel.fsdp_spec`)."""
     abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
-    return jax.tree.map(lambda _: parallel.replicated(mesh), abstract)
+    return jax.tree.map(lambda leaf: parallel.state_sharding(mesh, leaf.shape, fsdp_min_size), abstract)
 
 
 def jit_train_step(gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True) -> Any:
-    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over "data"."""
+    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over the batch axes.
+    With an fsdp axis, each network's parameters are gathered where the network is applied."""
+    gathered = parallel.replicated(mesh) if mesh.shape.get(parallel.FSDP_AXIS, 1) > 1 else None
     return jax.jit(
-        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize),
+        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize, param_sharding=gathered),
         in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
         out_shardings=(shardings, parallel.replicated(mesh)),
         donate_argnums=0,
@@ -211,31 +222,73 @@ def sample_grid_inputs(config: ml_collections.ConfigDict, gan: Gan) -> tuple[jax
 
 
 def evaluate(config: ml_collections.ConfigDict, generate: Generate, state: TrainState, gan: Gan) -> dict[str, float]:
-    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents (and labels)."""
+    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents (and labels).
+
+    Inception features are extracted on this process's devices, the batch split over them; in a multi-process run
+    every process computes the same results and process 0's are used, so all processes agree on the best checkpoint.
+    """
     eval_seed = config.seed + EVAL_SEED_OFFSET
 
-    def sample(num: int) -> np.ndarray:
+    def draw(num: int) -> np.ndarray:
         labels = random_labels(eval_seed + 1, num, gan.networks.num_classes)
         return generate_ema(generate, state, latents(eval_seed, num, gan.networks.latent_dim), labels)
 
+    local_devices = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}), jax.local_devices())
+    samples = Samples(draw, local_devices)
     results: dict[str, float] = {}
     for name in config.eval.metrics:
-        results.update(METRICS.get(name)(sample, config))
+        results.update(METRICS.get(name)(samples, config))
+    if jax.process_count() > 1:
+        results = {key: float(value) for key, value in multihost_utils.broadcast_one_to_all(results).items()}
     return results
+
+
+class BestCheckpoint:
+    """Keeps the state with the lowest `metric` (e.g. "fid") seen so far in `directory`, with its metrics.
+
+    Survives restarts: the best value is read back from the checkpoint. Inactive when `metric` is empty.
+    """
+
+    def __init__(self, directory: pathlib.Path, metric: str):
+        self.metric = metric
+        self.checkpoints = Checkpoints(directory, keep=1) if metric else None
+        self.best = float("inf")
+        step = self.checkpoints.latest_step() if self.checkpoints else None
+        if step is not None:
+            self.best = self.checkpoints.metrics(step).get(metric, float("inf"))
+
+    def offer(self, step: int, state: TrainState, config_json: dict, results: dict[str, float]) -> None:
+        """Saves `state` as the best if results[metric] beats the best so far (all processes must call this)."""
+        if self.checkpoints is None or self.metric not in results or not results[self.metric] < self.best:
+            return
+        self.best = results[self.metric]
+        self.checkpoints.save(step, state, config_json, metrics=results)
+        log.info("step %d: new best %s %.4g, saved in %s", step, self.metric, self.best, self.checkpoints.directory)
+
+    def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainState:
     """Trains the GAN that `config` describes, in `workdir`, resuming from its newest checkpoint.
 
     Writes into workdir: config.json, checkpoints/<step>/ (state and config), metrics.jsonl, tensorboard/ and
-    samples/<name>_<step>.png. Returns the final state.
+    samples/<name>_<step>.png; with config.eval.best_metric (FID by default) among the metrics, also best/<step>/:
+    the state with the lowest value so far, with its metrics. Returns the final state.
+
+    Connects to the other processes first when config.distributed or the environment asks for it (see
+    ganjax/distributed.py), so nothing may touch a JAX device before this call.
 
     Raises:
       ConfigError: a bad config or data, before anything is compiled.
+      DistributedError: the coordinator of a multi-process run could not be reached; nothing was written.
       NonFiniteError: training diverged; the last good checkpoint is kept.
     """
     workdir = pathlib.Path(workdir)
     config_lib.validate_config(config)
+    distributed.initialize(config.distributed)
+    check_ready(config)  # the Inception weights the metrics need
     mesh = parallel.make_mesh(config.mesh)
     config_lib.validate_layout(config, mesh, jax.process_count())
     gan = build_gan(config)
@@ -251,7 +304,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
     checkpoints = Checkpoints(workdir / CHECKPOINT_DIR, keep=config.train.keep_checkpoints)
-    shardings = state_shardings(gan, config.seed, mesh)
+    best_metric = config.eval.best_metric if config.eval.best_metric in config.eval.metrics else ""
+    best = BestCheckpoint(workdir / BEST_CHECKPOINT_DIR, best_metric)
+    shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
     state = _restore_or_init(gan, config, config_json, checkpoints, shardings)
     start_step = int(state.step)
     g_count, d_count = _count_parameters(state.generator.params), _count_parameters(state.discriminator.params)
@@ -267,14 +322,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         seed=config.seed,
         start_step=start_step,
         num_steps=config.train.num_steps,
-        process_index=jax.process_index(),
+        process_index=parallel.process_batch_block(batch_sharding, config.train.batch_size),
         process_count=jax.process_count(),
         num_threads=config.data.num_threads,
     )
-    generate = make_generate(gan.networks)
+    generate = make_generate(gan.networks, parallel.replicated(mesh))  # every process can read the samples
     grid_latents, grid_labels, grid_columns = sample_grid_inputs(config, gan)
     writer = Writer(workdir, start_step) if is_chief else None
     reporter = _Reporter(config, writer, start_step, checkpoints.directory)
+    stop_agreement = distributed.StopAgreement(mesh)
 
     def save(step: int) -> None:
         reporter.flush()  # never save a state whose step has not been checked for non-finite values
@@ -289,9 +345,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     def run_evaluation(step: int) -> None:
         results = evaluate(config, generate, state, gan)
         if results:
-            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+            log.info("step %d: %s (Inception resize %s)", step, ", ".join(f"{k} {v:.4g}" for k, v in results.items()),
+                     config.eval.resize)  # fmt: skip
             if writer is not None:
                 writer.scalars(step, results)
+            best.offer(step, state, config_json, results)
 
     num_steps, sample_every, eval_every = config.train.num_steps, config.train.sample_every, config.eval.every
     if start_step >= num_steps:
@@ -303,11 +361,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 global_batch = parallel.global_batch({key: local_batch[key] for key in batch}, batch_sharding)
                 state, metrics = step_for(step - 1)(state, global_batch)
                 reporter.push(step, metrics)
-                stopping, last = stop.requested, step == num_steps
+                stopping, last = stop_agreement(stop.requested), step == num_steps
                 if step % config.train.checkpoint_every == 0 or last or stopping:
                     save(step)
                 if stopping:
-                    log.info("stopped by %s at step %d; checkpoint saved", stop.signal_name, step)
+                    log.warning(
+                        "stopped by %s at step %d; checkpoint saved", stop.signal_name or "another process", step
+                    )
                     break
                 if sample_every and (step % sample_every == 0 or last):
                     draw_samples(step)
@@ -322,4 +382,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         if writer is not None:
             writer.close()
         checkpoints.close()
+        best.close()
     return state

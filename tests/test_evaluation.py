@@ -1,0 +1,112 @@
+"""Evaluation with the real Inception weights: FID/KID inside training, the best checkpoint, the reference-feature
+cache and `python -m ganjax.evaluate`, on a few tiny images (the Inception network itself: test_inception.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, SHARED_DATA
+from helpers import tiny_dcgan_config, write_digit_npz
+
+from ganjax.checkpoint import Checkpoints
+from ganjax.data.local import read_npz
+from ganjax.metrics import inception, statistics
+from ganjax.registry import ConfigError
+from ganjax.train import train_and_evaluate
+
+INCEPTION = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not INCEPTION.is_file(), reason=f"the Inception weights are not at {INCEPTION}"),
+]
+NUM = 16  # images per side: far too few for a meaningful FID, enough to check the plumbing
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluated")
+    npz = write_digit_npz(folder / "digits.npz", num=64)
+    config = tiny_dcgan_config(**{
+        "data.name": "npz", "data.path": str(npz), "train.num_steps": 4, "eval.every": 2,
+        "eval.metrics": ("fid", "kid"), "eval.num": NUM, "eval.num_reference": NUM, "eval.batch_size": 8,
+        "eval.inception": str(INCEPTION), "eval.cache_dir": str(folder / "cache"),
+    })  # fmt: skip
+    with pytest.warns(UserWarning, match="singular"):
+        train_and_evaluate(config, folder / "run")
+    return folder, npz
+
+
+def test_training_logs_fid_and_kid_and_keeps_the_best_checkpoint(evaluated_run):
+    folder, _ = evaluated_run
+    records = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = {record["step"]: record for record in records if "fid" in record}
+    assert sorted(evaluations) == [2, 4]
+    for record in evaluations.values():
+        assert np.isfinite(record["fid"]) and record["fid"] > 0
+        assert np.isfinite(record["kid"]) and record["kid_std"] >= 0
+    best_step = min(evaluations, key=lambda step: evaluations[step]["fid"])
+    best = Checkpoints(folder / "run" / "best")
+    assert best.steps() == [best_step]
+    assert best.metrics(best_step)["fid"] == pytest.approx(evaluations[best_step]["fid"])
+    best.close()
+
+
+def test_reference_features_are_cached_with_their_description(evaluated_run):
+    folder, npz = evaluated_run
+    (cached,) = (folder / "cache").glob("*.npy")
+    description = json.loads(cached.with_suffix(".json").read_text())
+    assert description["dataset"] == "npz" and description["num"] == NUM and description["resize"] == "tf"
+    assert description["weights_sha256"] == inception.weights_sha256(INCEPTION)
+    # The cache holds what the network gives for the first NUM images of the dataset.
+    module, variables = inception.load_inception(INCEPTION)
+    direct = inception.extract_features(read_npz(npz)[0][:NUM], module, variables, batch_size=8, progress=False)
+    np.testing.assert_allclose(np.load(cached), direct, rtol=1e-5, atol=1e-5)
+
+
+def _evaluate(*flags):
+    command = [sys.executable, "-m", "ganjax.evaluate", f"--inception={INCEPTION}", *flags]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
+    folder, npz = evaluated_run
+    images = read_npz(npz)[0]
+    np.savez(tmp_path / "a.npz", images=images[:NUM])
+    np.savez(tmp_path / "b.npz", images=images[NUM : 2 * NUM])
+    result = _evaluate(f"--images={tmp_path / 'a.npz'}", f"--reference={tmp_path / 'b.npz'}",
+                       "--metrics=fid,precision_recall", f"--out={tmp_path / 'sets.json'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sets = json.loads((tmp_path / "sets.json").read_text())
+    assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
+    module, variables = inception.load_inception(INCEPTION)
+    a, b = (inception.extract_features(x, module, variables, progress=False) for x in (images[:NUM], images[NUM:32]))
+    with pytest.warns(UserWarning, match="singular"):
+        expected = statistics.frechet_distance(statistics.fit_gaussian(a), statistics.fit_gaussian(b))
+    assert sets["fid"] == pytest.approx(expected, rel=1e-4)
+    assert 0 <= sets["precision"] <= 1 and 0 <= sets["recall"] <= 1
+
+    # The run's generator against its dataset: the same samples and reference as its last in-loop evaluation.
+    result = _evaluate(f"--workdir={folder / 'run'}", f"--num={NUM}", f"--num_reference={NUM}", "--metrics=fid",
+                       f"--cache_dir={folder / 'cache'}", f"--out={tmp_path / 'run.json'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "run.json").read_text())
+    last = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert run["step"] == 4 and run["fid"] == pytest.approx(last["fid"], rel=1e-4)
+
+
+def test_inception_score_without_the_classifier_says_why(tmp_path):
+    npz = write_digit_npz(tmp_path / "digits.npz", num=4)
+    result = _evaluate(f"--images={npz}", f"--reference={npz}", "--metrics=inception_score")
+    assert result.returncode == 2
+    assert "does not hold" in result.stderr and "inception-2015-12-05.pt" in result.stderr
+
+
+def test_missing_weights_are_named_before_training(tmp_path):
+    config = tiny_dcgan_config(**{"eval.metrics": ("fid",), "eval.inception": str(tmp_path / "nowhere.pt")})
+    with pytest.raises(ConfigError, match=r"nowhere\.pt is not a file"):
+        train_and_evaluate(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
