@@ -14,55 +14,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import pathlib
-import statistics
 import sys
-import time
 
 import jax
-import ml_collections
-import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from common import machine, print_table  # noqa: E402
-
-from ganjax import parallel  # noqa: E402
-from ganjax.state import build_gan, init_state  # noqa: E402
-from ganjax.train import batch_spec, jit_train_step, state_shardings  # noqa: E402
+from common import machine, print_table, time_train_step  # noqa: E402
 
 RECIPES = ("cifar10_dcgan", "cifar10_sngan", "cifar10_biggan", "cifar10_r3gan")
-
-
-def measure(config: ml_collections.ConfigDict, args) -> dict[str, float]:
-    mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": -1}))
-    gan = build_gan(config)
-    shardings = state_shardings(gan, config.seed, mesh)
-    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
-    sharding = parallel.step_batch_sharding(mesh)
-    spec = batch_spec(gan, config.train.batch_size, sharding)
-    rng = np.random.default_rng(0)
-    local = {"image": rng.uniform(-1, 1, spec["image"].shape).astype(np.float32)}
-    if "label" in spec:
-        local["label"] = rng.integers(0, gan.networks.num_classes, spec["label"].shape).astype(np.int32)
-    batch = parallel.global_batch(local, sharding)
-    started = time.perf_counter()
-    step = jit_train_step(gan, mesh, shardings).lower(state, batch).compile()
-    compile_seconds = time.perf_counter() - started
-    state, metrics = step(state, batch)  # warm-up
-    jax.block_until_ready(metrics)
-    timings = []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        for _ in range(args.steps):
-            state, metrics = step(state, batch)
-        jax.block_until_ready(metrics)
-        timings.append((time.perf_counter() - started) / args.steps)
-    seconds = statistics.median(timings)
-    params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))
-    return {"seconds": seconds, "compile": compile_seconds, "params": params,
-            "images_per_sec": config.train.batch_size * gan.d_steps / seconds}  # fmt: skip
 
 
 def main() -> None:
@@ -82,7 +44,8 @@ def main() -> None:
         config = importlib.import_module(f"configs.{name}").get_config()
         recipe_batch = config.train.batch_size
         config.train.batch_size, config.model.dtype = args.batch, args.dtype
-        result = measure(config, args)
+        result = time_train_step(config, args.steps, args.repeats)
+        result["images_per_sec"] = config.train.batch_size * config.optim.d_steps / result["seconds"]
         penalties = "+".join(n for n, w in config.penalties.items() if w) or "-"
         rows.append([name, config.model.name, f"{result['params'] / 1e6:.2f}M", config.optim.d_steps, penalties,
                      recipe_batch, f"{result['seconds']:.2f}", f"{result['images_per_sec']:.1f}",

@@ -55,3 +55,44 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+def time_train_step(config, steps: int, repeats: int) -> dict:
+    """Times the full training step `config` describes on all devices, on random data of the dataset's shape.
+
+    Returns {"seconds": median over `repeats` of the mean seconds per step over `steps` steps (after one warm-up
+    step), "compile": seconds to compile, "params": parameters of G and D}. JAX is imported here, so that callers
+    can configure it (for example its device count) first.
+    """
+    import jax
+    import numpy as np
+
+    from ganjax import parallel
+    from ganjax.state import build_gan, init_state
+    from ganjax.train import batch_spec, jit_train_step, state_shardings
+
+    mesh = parallel.make_mesh(config.mesh)
+    gan = build_gan(config)
+    shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
+    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    sharding = parallel.step_batch_sharding(mesh)
+    spec = batch_spec(gan, config.train.batch_size, sharding)
+    rng = np.random.default_rng(0)
+    local = {"image": rng.uniform(-1, 1, spec["image"].shape).astype(np.float32)}
+    if "label" in spec:
+        local["label"] = rng.integers(0, gan.networks.num_classes, spec["label"].shape).astype(np.int32)
+    batch = parallel.global_batch(local, sharding)
+    started = time.perf_counter()
+    step = jit_train_step(gan, mesh, shardings).lower(state, batch).compile()
+    compile_seconds = time.perf_counter() - started
+    state, metrics = step(state, batch)  # warm-up
+    jax.block_until_ready(metrics)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        timings.append((time.perf_counter() - started) / steps)
+    params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))
+    return {"seconds": statistics.median(timings), "compile": compile_seconds, "params": params}

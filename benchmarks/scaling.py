@@ -22,7 +22,6 @@ import functools
 import importlib
 import json
 import pathlib
-import statistics
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from common import machine, print_table  # noqa: E402
+from common import machine, print_table, time_train_step  # noqa: E402
 
 MIB = 2**20
 
@@ -48,37 +47,9 @@ def _config(recipe: str, batch_size: int, mesh: dict[str, int], d_steps: int | N
 def measure_speed(args) -> dict[str, float]:
     """Seconds per step (median of repeats) and compile seconds on all of this process's devices."""
     import jax
-    import numpy as np
-
-    from ganjax import parallel
-    from ganjax.state import build_gan, init_state
-    from ganjax.train import batch_spec, jit_train_step, state_shardings
 
     config = _config(args.recipe, args.per_device_batch * jax.device_count(), {"data": -1})
-    mesh = parallel.make_mesh(config.mesh)
-    gan = build_gan(config)
-    shardings = state_shardings(gan, config.seed, mesh)
-    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
-    sharding = parallel.step_batch_sharding(mesh)
-    spec = batch_spec(gan, config.train.batch_size, sharding)
-    rng = np.random.default_rng(0)
-    local = {"image": rng.uniform(-1, 1, spec["image"].shape).astype(np.float32)}
-    if "label" in spec:
-        local["label"] = rng.integers(0, gan.networks.num_classes, spec["label"].shape).astype(np.int32)
-    batch = parallel.global_batch(local, sharding)
-    started = time.perf_counter()
-    step = jit_train_step(gan, mesh, shardings).lower(state, batch).compile()
-    compile_seconds = time.perf_counter() - started
-    state, metrics = step(state, batch)  # warm-up
-    jax.block_until_ready(metrics)
-    timings = []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        for _ in range(args.steps):
-            state, metrics = step(state, batch)
-        jax.block_until_ready(metrics)
-        timings.append((time.perf_counter() - started) / args.steps)
-    return {"seconds": statistics.median(timings), "compile": compile_seconds, "batch": config.train.batch_size}
+    return time_train_step(config, args.steps, args.repeats) | {"batch": config.train.batch_size}
 
 
 def measure_memory(args) -> list[dict[str, float]]:
