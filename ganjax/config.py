@@ -14,6 +14,7 @@ from ganjax.distributed import MODES
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS
 from ganjax.metrics.inception import RESIZE_CONVENTIONS
+from ganjax.metrics.inception_metrics import INCEPTION_METRICS
 from ganjax.models import MODELS, Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
@@ -72,6 +73,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check(
         eval_config.resize in RESIZE_CONVENTIONS,
         f"--config.eval.resize must be one of {', '.join(RESIZE_CONVENTIONS)}; got {eval_config.resize!r}",
+    )
+    inception_metrics = [name for name in eval_config.metrics if name in INCEPTION_METRICS]
+    _check(
+        not inception_metrics or config.data.name != "ring",
+        f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
+        "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
     _check(
         eval_config.best_metric in ("", "fid", "kid"),

@@ -76,6 +76,9 @@ def test_workdir_with_a_checkpoint_from_an_incompatible_config(tmp_path, npz):
         ("augment.ada_target", 0.6, r"--config.augment.ada_target is set but --config.augment.policy is empty"),
         ("optim.schedule", "cosin", r"unknown learning-rate schedule 'cosin' \(--config.optim.schedule\); valid: "),
         ("model.dtype", "float16", r"unknown compute dtype 'float16' \(--config.model.dtype\); valid: float32, "),
+        ("eval.resize", "bicubic", r"--config.eval.resize must be one of tf, pytorch; got 'bicubic'"),
+        ("eval.best_metric", "precision", r"--config.eval.best_metric must be fid, kid or '' \(none\)"),
+        ("eval.num", 1, r"--config.eval.num must be at least 2; got 1"),
     ],
 )
 def test_bad_research_settings(tmp_path, npz, field, value, message):
@@ -103,4 +106,10 @@ def test_a_conditional_model_needs_labelled_data_with_the_same_classes():
 def test_augmenting_data_that_are_not_images(tmp_path):
     config = toy_ring_config(**{"augment.policy": ("flip",), "train.num_steps": 1})
     with pytest.raises(ConfigError, match=r"augments images, but ring of 8 Gaussians has samples of shape \(2,\)"):
+        train_and_evaluate(config, tmp_path / "run")
+
+
+def test_image_metrics_on_the_ring_are_refused(tmp_path):
+    config = toy_ring_config(**{"eval.metrics": ("ring", "fid")})
+    with pytest.raises(ConfigError, match=r"asks for fid, which compare images; the ring dataset has 2-d points"):
         train_and_evaluate(config, tmp_path / "run")
