@@ -56,8 +56,8 @@ def main() -> None:
           scores["resize"], f"{scores['fid']:.2f}", f"{scores['kid']:.4f}", f"{scores['precision']:.3f}",
           f"{scores['recall']:.3f}", f"{eval_seconds:.0f}"]],
     )  # fmt: skip
-    print("\nCommands:\n  GANJAX_DATA_DIR=../shared/data " + " ".join(train[1:]) + "\n  GANJAX_DATA_DIR=../shared/data "
-          + " ".join(evaluate[1:]))  # fmt: skip
+    prefix = "GANJAX_DATA_DIR=../shared/data python "
+    print(f"\nCommands:\n  {prefix}{' '.join(train[1:])}\n  {prefix}{' '.join(evaluate[1:])}")
 
 
 if __name__ == "__main__":
