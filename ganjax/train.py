@@ -238,8 +238,11 @@ def evaluate(config: ml_collections.ConfigDict, generate: Generate, state: Train
     results: dict[str, float] = {}
     for name in config.eval.metrics:
         results.update(METRICS.get(name)(samples, config))
-    if jax.process_count() > 1:
-        results = {key: float(value) for key, value in multihost_utils.broadcast_one_to_all(results).items()}
+    if jax.process_count() > 1:  # process 0's float64 values, bit for bit (as uint32 pairs: JAX runs in 32 bits)
+        names = sorted(results)
+        bits = np.array([results[name] for name in names], np.float64).view(np.uint32)
+        values = np.asarray(multihost_utils.broadcast_one_to_all(bits)).view(np.float64)
+        results = {name: float(value) for name, value in zip(names, values, strict=True)}
     return results
 
 

@@ -17,7 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, SHARED_DATA
 from helpers import tiny_dcgan_config, write_digit_npz
 from jax.sharding import PartitionSpec
 
@@ -30,6 +30,7 @@ from ganjax.state import build_gan, init_state
 from ganjax.train import train_and_evaluate
 
 NUM_STEPS = 4
+INCEPTION = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
 LOSSES = ("d_loss", "g_loss", "d_real_logit", "d_fake_logit")
 LAUNCHER_ENV_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "JAX_COORDINATOR", "JAX_NUM_CPU_DEVICES", "TPU_")
 
@@ -80,11 +81,11 @@ def _finish(processes, timeout=240.0) -> list[tuple[int, str]]:
     return results
 
 
-def _launch_two(workdir, npz) -> list[subprocess.Popen]:
+def _launch_two(workdir, npz, **overrides) -> list[subprocess.Popen]:
     """train.py twice, as process 0 and 1 of a job on 127.0.0.1 with 2 CPU devices each (the README's recipe)."""
     port = _free_port()
     distributed = {"coordinator_address": f"127.0.0.1:{port}", "num_processes": 2, "local_device_count": 2}
-    flags = {f"distributed.{key}": value for key, value in distributed.items()}
+    flags = {f"distributed.{key}": value for key, value in distributed.items()} | overrides
     return [
         _start(_train_command(workdir, npz, **flags, **{"distributed.process_id": index}), _clean_env())
         for index in (0, 1)
@@ -177,6 +178,25 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     assert Checkpoints(resumed / "checkpoints").steps() == [2, 4, 6]
     assert [record["step"] for record in _records(resumed)] == list(range(1, NUM_STEPS + 3))
     _assert_same_training(state, reference_state, init_state(build_gan(config), config.seed), tolerance=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not INCEPTION.is_file(), reason=f"the Inception weights are not at {INCEPTION}")
+def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(tmp_path, npz):
+    evaluation = {
+        "eval.every": 2, "eval.metrics": "('fid',)", "eval.num": 16, "eval.num_reference": 16, "eval.batch_size": 8,
+        "eval.inception": str(INCEPTION), "eval.cache_dir": str(tmp_path / "cache"), "train.sample_every": 0,
+    }  # fmt: skip
+    results = _finish(_launch_two(tmp_path / "run", npz, **evaluation))
+    for index, (status, stderr) in enumerate(results):
+        assert status == 0, f"process {index}:\n{stderr}"
+    fids = {record["step"]: record["fid"] for record in _records(tmp_path / "run") if "fid" in record}
+    assert sorted(fids) == [2, 4] and all(np.isfinite(list(fids.values())))
+    best = Checkpoints(tmp_path / "run" / "best")
+    assert best.steps() == [min(fids, key=fids.get)]
+    assert best.metrics(best.steps()[0])["fid"] == fids[best.steps()[0]]  # the same float64, bit for bit
+    best.close()
+    assert "Inception features" in results[0][1] and "Inception features" not in results[1][1]  # one progress bar
 
 
 def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path):

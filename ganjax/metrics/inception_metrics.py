@@ -111,7 +111,7 @@ class FeatureExtractor:
             batch_size = -(-batch_size // devices) * devices
         return inception_lib.extract_features(
             images, self.module, self.variables, batch_size=batch_size, resize=self.resize,
-            with_logits=with_logits, mesh=self.mesh, total=total,
+            with_logits=with_logits, mesh=self.mesh, total=total, progress=jax.process_index() == 0,
         )  # fmt: skip
 
 
