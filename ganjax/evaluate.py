@@ -27,10 +27,10 @@ from ganjax import parallel
 from ganjax.cli import configure_logging, enable_compilation_cache, run_reporting_errors
 from ganjax.data import DataError
 from ganjax.data.local import read_image_folder, read_npz
-from ganjax.metrics import METRICS, Samples
 from ganjax.metrics import inception_metrics as im
 from ganjax.registry import ConfigError
-from ganjax.sampling import EVAL_SEED_OFFSET, generate_ema, latents, load_run, make_generate, random_labels
+from ganjax.sampling import load_run, make_generate
+from ganjax.train import evaluate
 
 _IMAGES = flags.DEFINE_string("images", None, "Images to evaluate: a folder of images or an .npz with 'images'.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The images to compare --images with (folder or .npz).")
@@ -95,10 +95,7 @@ def compare_image_sets(config: ml_collections.ConfigDict) -> dict:
     extractor = im.make_extractor(config, parallel.make_mesh(ml_collections.ConfigDict({"data": -1})))
     if "inception_score" in config.metrics:
         im.check_classifier(extractor)
-    if extractor.has_classifier:
-        generated, logits = extractor.features(images, with_logits=True)
-    else:
-        generated, logits = extractor.features(images), None
+    generated, logits = extractor.features_and_logits(images)
     reference_features = extractor.features(reference)
     results = {}
     for name in config.metrics:
@@ -112,23 +109,13 @@ def evaluate_run(config: ml_collections.ConfigDict) -> dict:
     run = load_run(_WORKDIR.value, _STEP.value)
     run_config = ml_collections.ConfigDict(run.config.to_dict())
     run_config.eval = eval_config(run.config.eval)
-    networks, seed = run.gan.networks, run.config.seed + EVAL_SEED_OFFSET
-    generate = make_generate(networks)
-
-    def draw(num: int) -> np.ndarray:
-        labels = random_labels(seed + 1, num, networks.num_classes)
-        return generate_ema(generate, run.state, latents(seed, num, networks.latent_dim), labels)
-
-    samples = Samples(draw, parallel.make_mesh(ml_collections.ConfigDict({"data": -1})))
-    results = {}
-    for name in run_config.eval.metrics:
-        results.update(METRICS.get(name)(samples, run_config))
+    results = evaluate(run_config, make_generate(run.gan.networks), run.state, run.gan)
     return results | {"workdir": _WORKDIR.value, "step": run.step, "num_images": run_config.eval.num,
                       "dataset": run_config.data.name, "split": run_config.eval.split,
                       "num_reference": run_config.eval.num_reference or "all"}  # fmt: skip
 
 
-def evaluate() -> dict:
+def run_evaluation() -> dict:
     config = eval_config()
     for name in config.metrics:
         if name not in im.INCEPTION_METRICS:
@@ -150,7 +137,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("give either --workdir, or both --images and --reference")
     configure_logging()
     enable_compilation_cache()
-    run_reporting_errors(evaluate)
+    run_reporting_errors(run_evaluation)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,12 @@ class FeatureExtractor:
             with_logits=with_logits, mesh=self.mesh, total=total, progress=jax.process_index() == 0,
         )  # fmt: skip
 
+    def features_and_logits(self, images) -> tuple[np.ndarray, np.ndarray | None]:
+        """(features (N, 2048), logits (N, classes)) of uint8 images; logits None when there is no classifier."""
+        if not self.has_classifier:
+            return self.features(images), None
+        return self.features(images, with_logits=True)
+
 
 def make_extractor(eval_config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> FeatureExtractor:
     """The feature extractor `config.eval` describes (weights loaded once per process)."""
@@ -181,11 +187,7 @@ def _generated(samples: Samples, config: ml_collections.ConfigDict) -> tuple[np.
     images, computed once per evaluation."""
 
     def compute():
-        extractor = _extractor(samples, config)
-        images = model_range_to_uint8(samples.draw(config.eval.num))
-        if not extractor.has_classifier:
-            return extractor.features(images), None
-        return extractor.features(images, with_logits=True)
+        return _extractor(samples, config).features_and_logits(model_range_to_uint8(samples.draw(config.eval.num)))
 
     return samples.remember(("generated features",), compute)
 
