@@ -36,8 +36,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     devices = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
-    print(f"Training step per recipe, batch {args.batch}, {args.dtype}. Machine: {machine()}; jax {jax.__version__} "
-          f"on {devices}\n")  # fmt: skip
+    print(
+        f"Training step per recipe, batch {args.batch}, {args.dtype}. Machine: {machine()}; jax {jax.__version__} "
+        f"on {devices}\n"
+    )
     headers = ["recipe", "model", "G+D params", "D steps", "penalties", "recipe batch", "s/step", "img/s", "compile s"]
     rows = []
     for name in args.recipes:
@@ -47,9 +49,19 @@ def main() -> None:
         result = time_train_step(config, args.steps, args.repeats)
         result["images_per_sec"] = config.train.batch_size * config.optim.d_steps / result["seconds"]
         penalties = "+".join(n for n, w in config.penalties.items() if w) or "-"
-        rows.append([name, config.model.name, f"{result['params'] / 1e6:.2f}M", config.optim.d_steps, penalties,
-                     recipe_batch, f"{result['seconds']:.2f}", f"{result['images_per_sec']:.1f}",
-                     f"{result['compile']:.0f}"])  # fmt: skip
+        rows.append(
+            [
+                name,
+                config.model.name,
+                f"{result['params'] / 1e6:.2f}M",
+                config.optim.d_steps,
+                penalties,
+                recipe_batch,
+                f"{result['seconds']:.2f}",
+                f"{result['images_per_sec']:.1f}",
+                f"{result['compile']:.0f}",
+            ]
+        )
         print(f"measured {name}: {rows[-1]}", file=sys.stderr, flush=True)
     print_table(headers, rows)
 

@@ -41,15 +41,17 @@ GROUPED_SHAPES = [(16, 512, 16), (8, 512, 16)]
 
 def _flax_conv_transpose(x, kernel):
     # Flax's layer with PyTorch's padding: kernel (4, 4, Cin, Cout), padding 2 on the dilated input.
-    module = nn.ConvTranspose(kernel.shape[-1], (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
-                              transpose_kernel=True, use_bias=False)  # fmt: skip
+    module = nn.ConvTranspose(
+        kernel.shape[-1], (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), transpose_kernel=True, use_bias=False
+    )
     return module.apply({"params": {"kernel": kernel.swapaxes(2, 3)}}, x)
 
 
 def _xla_conv_3x3(x, kernel):
     groups = x.shape[-1] // kernel.shape[2]
-    return lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                    feature_group_count=groups)  # fmt: skip
+    return lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups
+    )
 
 
 def _gradients(conv, x, kernel):
@@ -83,10 +85,13 @@ def transposed_table(args, rng) -> None:
     for size, cin, cout in TRANSPOSED_SHAPES:
         x = jnp.asarray(rng.normal(size=(args.batch, size, size, cin)), jnp.float32)
         kernel = jnp.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.05, jnp.float32)
-        np.testing.assert_allclose(_flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4,
-                                   atol=1e-4)  # fmt: skip
-        runners = {"flax": _gradients(_flax_conv_transpose, x, kernel),
-                   "ganjax": _gradients(conv_transpose_4x4_s2, x, kernel)}  # fmt: skip
+        np.testing.assert_allclose(
+            _flax_conv_transpose(x, kernel), conv_transpose_4x4_s2(x, kernel), rtol=1e-4, atol=1e-4
+        )
+        runners = {
+            "flax": _gradients(_flax_conv_transpose, x, kernel),
+            "ganjax": _gradients(conv_transpose_4x4_s2, x, kernel),
+        }
         if torch is not None:
             tx = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy()).requires_grad_()
             tk = torch.from_numpy(np.asarray(kernel).transpose(2, 3, 0, 1).copy()).requires_grad_()
@@ -96,9 +101,15 @@ def transposed_table(args, rng) -> None:
 
             runners["torch"] = (torch_run, lambda _: None)
         ms = _timed(runners, args)
-        rows.append([f"{size}x{size}x{cin} -> {2 * size}x{2 * size}x{cout}", f"{ms['flax']:.1f}",
-                     f"{ms['ganjax']:.1f}", f"{ms['torch']:.1f}" if "torch" in ms else "-",
-                     f"{ms['flax'] / ms['ganjax']:.1f}x"])  # fmt: skip
+        rows.append(
+            [
+                f"{size}x{size}x{cin} -> {2 * size}x{2 * size}x{cout}",
+                f"{ms['flax']:.1f}",
+                f"{ms['ganjax']:.1f}",
+                f"{ms['torch']:.1f}" if "torch" in ms else "-",
+                f"{ms['flax'] / ms['ganjax']:.1f}x",
+            ]
+        )
     print(f"1. Transposed convolution 4x4 stride 2, forward + backward, batch {args.batch} (ms)\n")
     print_table(["layer", "flax", "ganjax", "torch", "ganjax vs flax"], rows)
 
@@ -121,8 +132,9 @@ def conv_3x3_table(title: str, shapes, args, rng) -> None:
         name = f"{size}x{size}x{channels}" + (f", {groups} groups" if groups > 1 else "")
         rows.append([name, *_comparison(backward), *_comparison(r1)])
     print(f"\n{title}, batch {args.batch} (ms)\n")
-    print_table(["layer", "fwd+bwd xla", "fwd+bwd ganjax", "speed-up", "R1 grad xla", "R1 grad ganjax", "speed-up"],
-                rows)  # fmt: skip
+    print_table(
+        ["layer", "fwd+bwd xla", "fwd+bwd ganjax", "speed-up", "R1 grad xla", "R1 grad ganjax", "speed-up"], rows
+    )
 
 
 def main() -> None:

@@ -97,8 +97,11 @@ def torch_runner(config: ml_collections.ConfigDict, batch_size: int):
     g_opt = torch.optim.Adam(generator.parameters(), optim.g_lr, betas=(optim.b1, optim.b2))
     d_opt = torch.optim.Adam(discriminator.parameters(), optim.d_lr, betas=(optim.b1, optim.b2))
     ema = [p.detach().clone() for p in generator.parameters()]
-    real = torch.rand(batch_size, config.model.channels, config.model.resolution, config.model.resolution,
-                      device=device) * 2 - 1  # fmt: skip
+    real = (
+        torch.rand(batch_size, config.model.channels, config.model.resolution, config.model.resolution, device=device)
+        * 2
+        - 1
+    )
     latent_dim, decay = config.model.latent_dim, config.ema.decay
 
     def run():
@@ -158,8 +161,10 @@ def main() -> None:
             )
         row.append(f"{seconds['torch'] / seconds['ganjax']:.2f}x" if "torch" in seconds else "-")
         rows.append(row)
-    print_table(["images", "parameters", "ganjax ms/step", "ganjax img/s", "torch ms/step", "torch img/s",
-                 "ganjax speed-up"], rows)  # fmt: skip
+    print_table(
+        ["images", "parameters", "ganjax ms/step", "ganjax img/s", "torch ms/step", "torch img/s", "ganjax speed-up"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

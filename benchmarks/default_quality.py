@@ -44,18 +44,36 @@ def main() -> None:
         workdir = pathlib.Path(args.workdir or pathlib.Path(scratch) / "mnist_dcgan")
         train = [sys.executable, "train.py", f"--workdir={workdir}", f"--config.train.num_steps={args.steps}"]
         results = workdir / "fid.json"
-        evaluate = [sys.executable, "-m", "ganjax.evaluate", f"--workdir={workdir}", f"--num={args.num}",
-                    "--metrics=fid,kid,precision_recall", f"--out={results}"]  # fmt: skip
+        evaluate = [
+            sys.executable,
+            "-m",
+            "ganjax.evaluate",
+            f"--workdir={workdir}",
+            f"--num={args.num}",
+            "--metrics=fid,kid,precision_recall",
+            f"--out={results}",
+        ]
         train_seconds = run(train, env)
         eval_seconds = run(evaluate, env)
         scores = json.loads(results.read_text())
     print(f"Default recipe (configs/default.py), {args.steps} steps. Machine: {machine()}\n")
     print_table(
         ["steps", "train s", "generated", "reference", "resize", "FID", "KID", "precision", "recall", "eval s"],
-        [[args.steps, f"{train_seconds:.0f}", scores["num_images"], f"MNIST {scores['split']} (10,000)",
-          scores["resize"], f"{scores['fid']:.2f}", f"{scores['kid']:.4f}", f"{scores['precision']:.3f}",
-          f"{scores['recall']:.3f}", f"{eval_seconds:.0f}"]],
-    )  # fmt: skip
+        [
+            [
+                args.steps,
+                f"{train_seconds:.0f}",
+                scores["num_images"],
+                f"MNIST {scores['split']} (10,000)",
+                scores["resize"],
+                f"{scores['fid']:.2f}",
+                f"{scores['kid']:.4f}",
+                f"{scores['precision']:.3f}",
+                f"{scores['recall']:.3f}",
+                f"{eval_seconds:.0f}",
+            ]
+        ],
+    )
     prefix = "GANJAX_DATA_DIR=../shared/data python "
     print(f"\nCommands:\n  {prefix}{' '.join(train[1:])}\n  {prefix}{' '.join(evaluate[1:])}")
 

@@ -72,8 +72,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    print(f"FID of {args.num} CIFAR-10 train vs {args.num} test images. Machine: {machine()}; jax {jax.__version__}, "
-          f"torch {torch.__version__}\n")  # fmt: skip
+    print(
+        f"FID of {args.num} CIFAR-10 train vs {args.num} test images. Machine: {machine()}; jax {jax.__version__}, "
+        f"torch {torch.__version__}\n"
+    )
     train = read_cifar10_webp(DATA / "cifar10", "train")[0][: args.num]
     test = read_cifar10_webp(DATA / "cifar10", "test")[0][: args.num]
     module, variables = inception.load_inception(ARCHIVE)
@@ -81,8 +83,10 @@ def main() -> None:
     rows = []
     for convention in inception.RESIZE_CONVENTIONS:
         started = time.perf_counter()
-        ours = [inception.extract_features(x, module, variables, batch_size=args.batch, resize=convention,
-                                           progress=False) for x in (train, test)]  # fmt: skip
+        ours = [
+            inception.extract_features(x, module, variables, batch_size=args.batch, resize=convention, progress=False)
+            for x in (train, test)
+        ]
         ours_seconds = time.perf_counter() - started
         started = time.perf_counter()
         theirs = [torch_features(reference_model, x, convention, args.batch) for x in (train, test)]
@@ -92,11 +96,29 @@ def main() -> None:
         feature_error = max(np.abs(o - t).max() / np.abs(t).max() for o, t in zip(ours, theirs, strict=True))
         difference = abs(fid_ours - fid_theirs) / fid_theirs
         speeds = (2 * args.num / ours_seconds, 2 * args.num / theirs_seconds)
-        rows.append([convention, f"{fid_ours:.6f}", f"{fid_theirs:.6f}", f"{difference:.2e}", f"{feature_error:.2e}",
-                     *(f"{speed:.1f}" for speed in speeds)])  # fmt: skip
+        rows.append(
+            [
+                convention,
+                f"{fid_ours:.6f}",
+                f"{fid_theirs:.6f}",
+                f"{difference:.2e}",
+                f"{feature_error:.2e}",
+                *(f"{speed:.1f}" for speed in speeds),
+            ]
+        )
         print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
-    print_table(["resize", "FID ganjax", "FID reference", "relative difference", "max feature difference / max",
-                 "ganjax img/s", "reference img/s"], rows)  # fmt: skip
+    print_table(
+        [
+            "resize",
+            "FID ganjax",
+            "FID reference",
+            "relative difference",
+            "max feature difference / max",
+            "ganjax img/s",
+            "reference img/s",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -72,13 +72,23 @@ def measure_memory(args) -> list[dict[str, float]]:
         started = time.perf_counter()
         memory = jit_train_step(gan, mesh, shardings).lower(state, batch).compile().memory_analysis()
         params = sum(leaf.size for leaf in jax.tree.leaves((abstract.generator.params, abstract.discriminator.params)))
-        results.append({
-            "mesh": dict(mesh.shape), "params": params, "compile": time.perf_counter() - started,
-            "state": sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract)) / MIB,
-            "arguments": memory.argument_size_in_bytes / MIB, "temporaries": memory.temp_size_in_bytes / MIB,
-            "peak": (memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
-                     + memory.temp_size_in_bytes) / MIB,
-        })  # fmt: skip
+        results.append(
+            {
+                "mesh": dict(mesh.shape),
+                "params": params,
+                "compile": time.perf_counter() - started,
+                "state": sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract)) / MIB,
+                "arguments": memory.argument_size_in_bytes / MIB,
+                "temporaries": memory.temp_size_in_bytes / MIB,
+                "peak": (
+                    memory.argument_size_in_bytes
+                    + memory.output_size_in_bytes
+                    - memory.alias_size_in_bytes
+                    + memory.temp_size_in_bytes
+                )
+                / MIB,
+            }
+        )
     return results
 
 
@@ -121,22 +131,41 @@ def main() -> None:
         result = _in_subprocess("speed", devices, argv)
         images_per_sec = result["batch"] / result["seconds"]
         baseline = baseline or images_per_sec
-        rows.append([devices, result["batch"], f"{result['seconds'] * 1e3:.0f}", f"{images_per_sec:.0f}",
-                     f"{images_per_sec / baseline:.2f}", f"{result['compile']:.1f}"])  # fmt: skip
+        rows.append(
+            [
+                devices,
+                result["batch"],
+                f"{result['seconds'] * 1e3:.0f}",
+                f"{images_per_sec:.0f}",
+                f"{images_per_sec / baseline:.2f}",
+                f"{result['compile']:.1f}",
+            ]
+        )
         print(f"measured {devices} devices: {rows[-1]}", file=sys.stderr, flush=True)
     print_table(["devices", "global batch", "ms/step", "img/s", f"img/s vs {args.devices[0]}", "compile s"], rows)
 
     if not args.memory_recipe:
         return
-    print(f"\nPer-device memory of {args.memory_recipe}'s train step on {args.memory_devices} devices, batch "
-          f"{args.memory_batch}, 1 D step (compiled, not run):\n")  # fmt: skip
+    print(
+        f"\nPer-device memory of {args.memory_recipe}'s train step on {args.memory_devices} devices, batch "
+        f"{args.memory_batch}, 1 D step (compiled, not run):\n"
+    )
     results = _in_subprocess("memory", args.memory_devices, argv)
     print_table(
         ["mesh", "G+D params", "state MiB", "arguments MiB", "temporaries MiB", "peak MiB", "compile s"],
-        [[", ".join(f"{k} {v}" for k, v in r["mesh"].items()), f"{r['params'] / 1e6:.2f}M", f"{r['state']:.0f}",
-          f"{r['arguments']:.0f}", f"{r['temporaries']:.0f}", f"{r['peak']:.0f}", f"{r['compile']:.0f}"]
-         for r in results],
-    )  # fmt: skip
+        [
+            [
+                ", ".join(f"{k} {v}" for k, v in r["mesh"].items()),
+                f"{r['params'] / 1e6:.2f}M",
+                f"{r['state']:.0f}",
+                f"{r['arguments']:.0f}",
+                f"{r['temporaries']:.0f}",
+                f"{r['peak']:.0f}",
+                f"{r['compile']:.0f}",
+            ]
+            for r in results
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,21 @@ from configs import default
 def get_config() -> ml_collections.ConfigDict:
     config = default.get_config()
     config.model = ml_collections.ConfigDict(
-        dict(name="biggan", resolution=32, channels=3, latent_dim=128, g_width=256, d_width=256, num_classes=10,
-             embedding_dim=128, attention_resolution=0, g_spectral_norm=True, d_spectral_norm=True, dtype="float32")
-    )  # fmt: skip
+        dict(
+            name="biggan",
+            resolution=32,
+            channels=3,
+            latent_dim=128,
+            g_width=256,
+            d_width=256,
+            num_classes=10,
+            embedding_dim=128,
+            attention_resolution=0,
+            g_spectral_norm=True,
+            d_spectral_norm=True,
+            dtype="float32",
+        )
+    )
     config.loss = "hinge"
     config.optim.g_lr = config.optim.d_lr = 2e-4
     config.optim.b1, config.optim.b2 = 0.0, 0.999

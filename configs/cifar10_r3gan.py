@@ -16,9 +16,19 @@ from configs import default
 def get_config() -> ml_collections.ConfigDict:
     config = default.get_config()
     config.model = ml_collections.ConfigDict(
-        dict(name="r3gan", resolution=32, channels=3, latent_dim=128, widths=(256, 256, 256, 256),
-             blocks_per_stage=1, expansion=2, group_size=16, num_classes=10, dtype="float32")
-    )  # fmt: skip
+        dict(
+            name="r3gan",
+            resolution=32,
+            channels=3,
+            latent_dim=128,
+            widths=(256, 256, 256, 256),
+            blocks_per_stage=1,
+            expansion=2,
+            group_size=16,
+            num_classes=10,
+            dtype="float32",
+        )
+    )
     config.loss = "relativistic_pairing"
     config.penalties.r1 = 0.025
     config.penalties.r2 = 0.025

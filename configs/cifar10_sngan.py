@@ -15,9 +15,19 @@ from configs import default
 def get_config() -> ml_collections.ConfigDict:
     config = default.get_config()
     config.model = ml_collections.ConfigDict(
-        dict(name="sngan", resolution=32, channels=3, latent_dim=128, g_width=256, d_width=128, num_classes=0,
-             dtype="float32", g_spectral_norm=False, d_spectral_norm=True)
-    )  # fmt: skip
+        dict(
+            name="sngan",
+            resolution=32,
+            channels=3,
+            latent_dim=128,
+            g_width=256,
+            d_width=128,
+            num_classes=0,
+            dtype="float32",
+            g_spectral_norm=False,
+            d_spectral_norm=True,
+        )
+    )
     config.loss = "hinge"
     config.optim.g_lr = config.optim.d_lr = 2e-4
     config.optim.b1, config.optim.b2 = 0.0, 0.9

@@ -110,8 +110,13 @@ def initialize(config: ml_collections.ConfigDict) -> None:
             f"(--config.distributed.num_processes={num_processes})"
         )
     deadline = time.monotonic() + timeout
-    log.info("process %d of %d: connecting to the coordinator at %s (waiting at most %d s for all processes)",
-             process_id, num_processes, address, timeout)  # fmt: skip
+    log.info(
+        "process %d of %d: connecting to the coordinator at %s (waiting at most %d s for all processes)",
+        process_id,
+        num_processes,
+        address,
+        timeout,
+    )
     if process_id != 0:
         _wait_for_coordinator(address, deadline)
     # ganjax agrees on stopping itself (StopAgreement); JAX's own SIGTERM notifier would compete for the signal.

@@ -100,8 +100,12 @@ def compare_image_sets(config: ml_collections.ConfigDict) -> dict:
     results = {}
     for name in config.metrics:
         results.update(im.scores(name, reference_features, generated, logits))
-    return results | {"images": _IMAGES.value, "num_images": len(images), "reference": _REFERENCE.value,
-                      "num_reference": len(reference)}  # fmt: skip
+    return results | {
+        "images": _IMAGES.value,
+        "num_images": len(images),
+        "reference": _REFERENCE.value,
+        "num_reference": len(reference),
+    }
 
 
 def evaluate_run(config: ml_collections.ConfigDict) -> dict:
@@ -110,9 +114,14 @@ def evaluate_run(config: ml_collections.ConfigDict) -> dict:
     run_config = ml_collections.ConfigDict(run.config.to_dict())
     run_config.eval = eval_config(run.config.eval)
     results = evaluate(run_config, make_generate(run.gan.networks), run.state, run.gan)
-    return results | {"workdir": _WORKDIR.value, "step": run.step, "num_images": run_config.eval.num,
-                      "dataset": run_config.data.name, "split": run_config.eval.split,
-                      "num_reference": run_config.eval.num_reference or "all"}  # fmt: skip
+    return results | {
+        "workdir": _WORKDIR.value,
+        "step": run.step,
+        "num_images": run_config.eval.num,
+        "dataset": run_config.data.name,
+        "split": run_config.eval.split,
+        "num_reference": run_config.eval.num_reference or "all",
+    }
 
 
 def run_evaluation() -> dict:

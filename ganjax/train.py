@@ -108,9 +108,12 @@ class _Reporter:
         self._pending: tuple[int, dict[str, jax.Array]] | None = None
         self._clock = (start_step, time.perf_counter())
         self.progress = tqdm(
-            total=config.train.num_steps, initial=start_step, unit="step", dynamic_ncols=True,
+            total=config.train.num_steps,
+            initial=start_step,
+            unit="step",
+            dynamic_ncols=True,
             disable=None if writer is not None else True,
-        )  # fmt: skip
+        )
 
     def push(self, step: int, metrics: dict[str, jax.Array]) -> None:
         """Queues step `step`'s metrics and handles those of the step before."""
@@ -202,10 +205,14 @@ def compile_train_steps(
         for regularize in ((True, False) if lazy else (True,))
     }
     memory = compiled[True].memory_analysis()
-    usage = "" if memory is None else (
-        f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
-        f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
-    )  # fmt: skip
+    usage = (
+        ""
+        if memory is None
+        else (
+            f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
+            f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
+        )
+    )
     log.info("train step compiled in %.1f s%s", time.perf_counter() - started, usage)
     if not lazy:
         return lambda completed: compiled[True]
@@ -300,8 +307,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     platform = jax.devices()[0].platform
-    log.info("devices: %d x %s; mesh %s; data: %s, %d examples", jax.device_count(), platform, dict(mesh.shape),
-             source.name, source.num_examples)  # fmt: skip
+    log.info(
+        "devices: %d x %s; mesh %s; data: %s, %d examples",
+        jax.device_count(),
+        platform,
+        dict(mesh.shape),
+        source.name,
+        source.num_examples,
+    )
 
     if is_chief:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -348,8 +361,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     def run_evaluation(step: int) -> None:
         results = evaluate(config, generate, state, gan)
         if results:
-            log.info("step %d: %s (Inception resize %s)", step, ", ".join(f"{k} {v:.4g}" for k, v in results.items()),
-                     config.eval.resize)  # fmt: skip
+            log.info(
+                "step %d: %s (Inception resize %s)",
+                step,
+                ", ".join(f"{k} {v:.4g}" for k, v in results.items()),
+                config.eval.resize,
+            )
             if writer is not None:
                 writer.scalars(step, results)
             best.offer(step, state, config_json, results)
@@ -378,8 +395,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                     run_evaluation(step)
             checkpoints.wait()
         if is_chief and start_step < num_steps:
-            log.info("done at step %d: checkpoints in %s, metrics in %s, samples in %s", int(state.step),
-                     checkpoints.directory, workdir / METRICS_FILE, workdir / SAMPLES_DIR)  # fmt: skip
+            log.info(
+                "done at step %d: checkpoints in %s, metrics in %s, samples in %s",
+                int(state.step),
+                checkpoints.directory,
+                workdir / METRICS_FILE,
+                workdir / SAMPLES_DIR,
+            )
     finally:
         reporter.close()
         if writer is not None:

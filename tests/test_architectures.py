@@ -23,8 +23,14 @@ LATENT_DIM = 8
 
 def _config(family: str, resolution: int = 32, channels: int = 3, num_classes: int = 0, **overrides):
     """A tiny config.model for `family` (sngan, biggan, r3gan or dcgan); widths of 8 to 16 channels."""
-    fields = dict(name=family, resolution=resolution, channels=channels, latent_dim=LATENT_DIM,
-                  num_classes=num_classes, dtype="float32")  # fmt: skip
+    fields = dict(
+        name=family,
+        resolution=resolution,
+        channels=channels,
+        latent_dim=LATENT_DIM,
+        num_classes=num_classes,
+        dtype="float32",
+    )
     if family in ("sngan", "biggan"):
         fields.update(g_width=16, d_width=16, g_spectral_norm=family == "biggan", d_spectral_norm=True)
     if family == "biggan":
@@ -161,8 +167,9 @@ def test_conv_3x3_implementations_match_autodiff(groups, implementation):
     weights = jnp.asarray(rng.normal(size=(2, 5, 6, 6)), jnp.float32)
 
     def autodiff_reference(x, kernel):  # XLA's own convolution, differentiated by JAX
-        return lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                        feature_group_count=groups)  # fmt: skip
+        return lax.conv_general_dilated(
+            x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups
+        )
 
     def objective(conv):
         return lambda x, kernel: jnp.sum(weights * conv(x, kernel) ** 2)

@@ -27,10 +27,19 @@ NUM_STEPS = 400
 
 def _train_command(workdir, npz, num_steps=NUM_STEPS, **overrides):
     settings = {
-        "model.g_width": 8, "model.d_width": 8, "model.latent_dim": 16, "train.batch_size": 16,
-        "train.num_steps": num_steps, "train.log_every": 1, "train.checkpoint_every": 50, "train.sample_every": 0,
-        "train.num_samples": 4, "data.name": "npz", "data.path": str(npz), **overrides,
-    }  # fmt: skip
+        "model.g_width": 8,
+        "model.d_width": 8,
+        "model.latent_dim": 16,
+        "train.batch_size": 16,
+        "train.num_steps": num_steps,
+        "train.log_every": 1,
+        "train.checkpoint_every": 50,
+        "train.sample_every": 0,
+        "train.num_samples": 4,
+        "data.name": "npz",
+        "data.path": str(npz),
+        **overrides,
+    }
     flags = [f"--config.{key}={value}" for key, value in settings.items()]
     return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}", *flags]
 
@@ -79,8 +88,17 @@ def test_train_then_sample_writes_pngs(straight_run):
     grid = Image.open(straight_run / "samples" / f"sample_{NUM_STEPS:08d}_seed3.png")
     assert grid.size == (2 + 3 * 30, 2 + 2 * 30)  # 6 samples of 28x28: 3 columns, 2 rows, 2-pixel padding
     out = straight_run / "strip.png"
-    result = _run([sys.executable, str(REPO / "sample.py"), f"--workdir={straight_run}", "--interpolate",
-                   "--num=10", "--frames=5", f"--out={out}"])  # fmt: skip
+    result = _run(
+        [
+            sys.executable,
+            str(REPO / "sample.py"),
+            f"--workdir={straight_run}",
+            "--interpolate",
+            "--num=10",
+            "--frames=5",
+            f"--out={out}",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (2 + 5 * 30, 2 + 2 * 30)  # 2 strips of 5 frames
 
@@ -132,9 +150,18 @@ def test_sampling_a_conditional_model_by_class(tmp_path):
     npz = write_digit_npz(tmp_path / "rgb32.npz", size=32, channels=3)
     config = importlib.import_module("configs.cifar10_sngan").get_config()
     config.update_from_flattened_dict(
-        {"model.g_width": 16, "model.d_width": 16, "model.num_classes": 10, "optim.d_steps": 1, "data.name": "npz",
-         "data.path": str(npz), "train.batch_size": 8, "train.num_steps": 1, "train.sample_every": 0}
-    )  # fmt: skip
+        {
+            "model.g_width": 16,
+            "model.d_width": 16,
+            "model.num_classes": 10,
+            "optim.d_steps": 1,
+            "data.name": "npz",
+            "data.path": str(npz),
+            "train.batch_size": 8,
+            "train.num_steps": 1,
+            "train.sample_every": 0,
+        }
+    )
     workdir = tmp_path / "conditional"
     train_and_evaluate(config, workdir)
     sample = [sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}"]

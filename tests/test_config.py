@@ -50,8 +50,11 @@ def test_batch_size_that_the_devices_do_not_divide(tmp_path, npz):
 
 def test_data_that_does_not_match_the_model(tmp_path):
     rgb32 = write_digit_npz(tmp_path / "small.npz", size=32)
-    with pytest.raises(ConfigError, match=r"samples of shape \(32, 32, 1\), but the model makes \(28, 28, 1\); .*"
-                       r"--config.model.resolution=32 --config.model.channels=1"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"samples of shape \(32, 32, 1\), but the model makes \(28, 28, 1\); .*"
+        r"--config.model.resolution=32 --config.model.channels=1",
+    ):
         _train(tmp_path, rgb32)
 
 

@@ -49,10 +49,20 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def _train_command(workdir, npz, **overrides) -> list[str]:
     settings = {
-        "model.g_width": 8, "model.d_width": 8, "model.latent_dim": 16, "train.batch_size": 16,
-        "train.num_steps": NUM_STEPS, "train.log_every": 1, "train.checkpoint_every": 2, "train.sample_every": 2,
-        "train.num_samples": 4, "data.name": "npz", "data.path": str(npz), "data.num_threads": 0, **overrides,
-    }  # fmt: skip
+        "model.g_width": 8,
+        "model.d_width": 8,
+        "model.latent_dim": 16,
+        "train.batch_size": 16,
+        "train.num_steps": NUM_STEPS,
+        "train.log_every": 1,
+        "train.checkpoint_every": 2,
+        "train.sample_every": 2,
+        "train.num_samples": 4,
+        "data.name": "npz",
+        "data.path": str(npz),
+        "data.num_threads": 0,
+        **overrides,
+    }
     return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}"] + [
         f"--config.{key}={value}" for key, value in settings.items()
     ]
@@ -129,8 +139,9 @@ def two_process_run(tmp_path_factory, npz):
 def one_process_run(tmp_path_factory, npz):
     """The same run in one process with 4 CPU devices."""
     workdir = tmp_path_factory.mktemp("one_process")
-    [(status, stderr)] = _finish([_start(_train_command(workdir, npz, **{"distributed.local_device_count": 4}),
-                                         _clean_env())])  # fmt: skip
+    [(status, stderr)] = _finish(
+        [_start(_train_command(workdir, npz, **{"distributed.local_device_count": 4}), _clean_env())]
+    )
     assert status == 0, stderr
     return workdir
 
@@ -165,9 +176,14 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     resumed, reference = tmp_path / "resumed", tmp_path / "reference"
     shutil.copytree(two_process_run[0], resumed)
     shutil.copytree(one_process_run, reference)
-    config = tiny_dcgan_config(**{
-        "data.name": "npz", "data.path": str(npz), "train.num_steps": NUM_STEPS + 2, "train.checkpoint_every": 2,
-    })  # fmt: skip
+    config = tiny_dcgan_config(
+        **{
+            "data.name": "npz",
+            "data.path": str(npz),
+            "train.num_steps": NUM_STEPS + 2,
+            "train.checkpoint_every": 2,
+        }
+    )
     reference_state = train_and_evaluate(config, reference)
 
     config.mesh.update({"data": 2, "fsdp": 4})
@@ -184,9 +200,15 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
 @pytest.mark.skipif(not INCEPTION.is_file(), reason=f"the Inception weights are not at {INCEPTION}")
 def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(tmp_path, npz):
     evaluation = {
-        "eval.every": 2, "eval.metrics": "('fid',)", "eval.num": 16, "eval.num_reference": 16, "eval.batch_size": 8,
-        "eval.inception": str(INCEPTION), "eval.cache_dir": str(tmp_path / "cache"), "train.sample_every": 0,
-    }  # fmt: skip
+        "eval.every": 2,
+        "eval.metrics": "('fid',)",
+        "eval.num": 16,
+        "eval.num_reference": 16,
+        "eval.batch_size": 8,
+        "eval.inception": str(INCEPTION),
+        "eval.cache_dir": str(tmp_path / "cache"),
+        "train.sample_every": 0,
+    }
     results = _finish(_launch_two(tmp_path / "run", npz, **evaluation))
     for index, (status, stderr) in enumerate(results):
         assert status == 0, f"process {index}:\n{stderr}"
@@ -250,10 +272,16 @@ def test_a_process_alone_fails_within_the_timeout_naming_the_coordinator(tmp_pat
     """Process 1 finds no coordinator: a one-line error. Process 0 serves the address but nobody joins: JAX aborts
     after the timeout, after the line that names the address. Neither gets as far as the workdir."""
     address, workdir = f"127.0.0.1:{_free_port()}", tmp_path / "run"
-    command = _train_command(workdir, npz, **{
-        "distributed.coordinator_address": address, "distributed.num_processes": 2,
-        "distributed.process_id": process_id, "distributed.initialization_timeout": 3,
-    })  # fmt: skip
+    command = _train_command(
+        workdir,
+        npz,
+        **{
+            "distributed.coordinator_address": address,
+            "distributed.num_processes": 2,
+            "distributed.process_id": process_id,
+            "distributed.initialization_timeout": 3,
+        },
+    )
     started = time.monotonic()
     [(status, stderr)] = _finish([_start(command, _clean_env())], timeout=60)
     assert time.monotonic() - started < 45

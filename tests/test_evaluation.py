@@ -30,11 +30,20 @@ NUM = 16  # images per side: far too few for a meaningful FID, enough to check t
 def evaluated_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("evaluated")
     npz = write_digit_npz(folder / "digits.npz", num=64)
-    config = tiny_dcgan_config(**{
-        "data.name": "npz", "data.path": str(npz), "train.num_steps": 4, "eval.every": 2,
-        "eval.metrics": ("fid", "kid"), "eval.num": NUM, "eval.num_reference": NUM, "eval.batch_size": 8,
-        "eval.inception": str(INCEPTION), "eval.cache_dir": str(folder / "cache"),
-    })  # fmt: skip
+    config = tiny_dcgan_config(
+        **{
+            "data.name": "npz",
+            "data.path": str(npz),
+            "train.num_steps": 4,
+            "eval.every": 2,
+            "eval.metrics": ("fid", "kid"),
+            "eval.num": NUM,
+            "eval.num_reference": NUM,
+            "eval.batch_size": 8,
+            "eval.inception": str(INCEPTION),
+            "eval.cache_dir": str(folder / "cache"),
+        }
+    )
     with pytest.warns(UserWarning, match="singular"):
         train_and_evaluate(config, folder / "run")
     return folder, npz
@@ -77,8 +86,12 @@ def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
     images = read_npz(npz)[0]
     np.savez(tmp_path / "a.npz", images=images[:NUM])
     np.savez(tmp_path / "b.npz", images=images[NUM : 2 * NUM])
-    result = _evaluate(f"--images={tmp_path / 'a.npz'}", f"--reference={tmp_path / 'b.npz'}",
-                       "--metrics=fid,precision_recall", f"--out={tmp_path / 'sets.json'}")  # fmt: skip
+    result = _evaluate(
+        f"--images={tmp_path / 'a.npz'}",
+        f"--reference={tmp_path / 'b.npz'}",
+        "--metrics=fid,precision_recall",
+        f"--out={tmp_path / 'sets.json'}",
+    )
     assert result.returncode == 0, result.stderr
     sets = json.loads((tmp_path / "sets.json").read_text())
     assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
@@ -90,8 +103,14 @@ def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
     assert 0 <= sets["precision"] <= 1 and 0 <= sets["recall"] <= 1
 
     # The run's generator against its dataset: the same samples and reference as its last in-loop evaluation.
-    result = _evaluate(f"--workdir={folder / 'run'}", f"--num={NUM}", f"--num_reference={NUM}", "--metrics=fid",
-                       f"--cache_dir={folder / 'cache'}", f"--out={tmp_path / 'run.json'}")  # fmt: skip
+    result = _evaluate(
+        f"--workdir={folder / 'run'}",
+        f"--num={NUM}",
+        f"--num_reference={NUM}",
+        "--metrics=fid",
+        f"--cache_dir={folder / 'cache'}",
+        f"--out={tmp_path / 'run.json'}",
+    )
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "run.json").read_text())
     last = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()][-1]

@@ -15,8 +15,18 @@ from ganjax.registry import ConfigError
 
 
 def _dcgan_config(resolution, channels, batch_norm=True, **fields):
-    config = dict(name="dcgan", resolution=resolution, channels=channels, latent_dim=12, g_width=4, d_width=4,
-                  g_batch_norm=batch_norm, d_spectral_norm=False, num_classes=0, dtype="float32")  # fmt: skip
+    config = dict(
+        name="dcgan",
+        resolution=resolution,
+        channels=channels,
+        latent_dim=12,
+        g_width=4,
+        d_width=4,
+        g_batch_norm=batch_norm,
+        d_spectral_norm=False,
+        num_classes=0,
+        dtype="float32",
+    )
     return ml_collections.ConfigDict({**config, **fields})
 
 
@@ -92,8 +102,14 @@ def test_conv_transpose_hand_written_gradient_matches_autodiff():
     weights = jnp.asarray(rng.normal(size=(2, 10, 10, 4)), jnp.float32)
 
     def autodiff_reference(x, kernel):  # XLA's own transposed convolution, differentiated by JAX
-        return lax.conv_transpose(x, kernel.swapaxes(2, 3), (2, 2), ((2, 2), (2, 2)),
-                                  dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True)  # fmt: skip
+        return lax.conv_transpose(
+            x,
+            kernel.swapaxes(2, 3),
+            (2, 2),
+            ((2, 2), (2, 2)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            transpose_kernel=True,
+        )
 
     def objective(conv):
         return lambda x, kernel: jnp.sum(weights * conv(x, kernel) ** 2)

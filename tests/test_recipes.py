@@ -20,18 +20,32 @@ from ganjax.train import train_and_evaluate
 TINY = {
     "cifar10_dcgan": {"model.g_width": 8, "model.d_width": 8},
     "cifar10_sngan": {"model.g_width": 16, "model.d_width": 16, "optim.d_steps": 2},
-    "cifar10_biggan": {"model.g_width": 16, "model.d_width": 16, "model.embedding_dim": 8,
-                       "model.attention_resolution": 16, "optim.d_steps": 2},
+    "cifar10_biggan": {
+        "model.g_width": 16,
+        "model.d_width": 16,
+        "model.embedding_dim": 8,
+        "model.attention_resolution": 16,
+        "optim.d_steps": 2,
+    },
     "cifar10_r3gan": {"model.widths": (16, 16, 16, 16), "model.group_size": 8},
-}  # fmt: skip
+}
 
 
 def _recipe(name: str, npz, **overrides):
     config = importlib.import_module(f"configs.{name}").get_config()
     config.update_from_flattened_dict(
-        {**TINY[name], "data.name": "npz", "data.path": str(npz), "data.num_threads": 0, "train.batch_size": 8,
-         "train.log_every": 1, "train.sample_every": 2, "train.num_samples": 20, **overrides}
-    )  # fmt: skip
+        {
+            **TINY[name],
+            "data.name": "npz",
+            "data.path": str(npz),
+            "data.num_threads": 0,
+            "train.batch_size": 8,
+            "train.log_every": 1,
+            "train.sample_every": 2,
+            "train.num_samples": 20,
+            **overrides,
+        }
+    )
     return config
 
 

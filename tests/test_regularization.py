@@ -50,9 +50,14 @@ def test_lazy_penalty_is_the_penalty_scaled_by_the_interval():
 
 def test_ada_raises_p_while_the_discriminator_overfits_a_fixed_batch():
     config = tiny_dcgan_config(
-        **{"augment.policy": ("translation",), "augment.p": 0.0, "augment.ada_target": 0.6,
-           "augment.ada_kimg": 0.16, "optim.d_lr": 2e-3}
-    )  # fmt: skip
+        **{
+            "augment.policy": ("translation",),
+            "augment.p": 0.0,
+            "augment.ada_target": 0.6,
+            "augment.ada_kimg": 0.16,
+            "optim.d_lr": 2e-3,
+        }
+    )
     _, history = _run(config, _fixed_batches(config, 12))
     step_size = config.train.batch_size / 160  # images per step / ADA's speed in images
     p = 0.0

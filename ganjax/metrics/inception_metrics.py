@@ -110,9 +110,16 @@ class FeatureExtractor:
             devices = self.mesh.shape["data"]
             batch_size = -(-batch_size // devices) * devices
         return inception_lib.extract_features(
-            images, self.module, self.variables, batch_size=batch_size, resize=self.resize,
-            with_logits=with_logits, mesh=self.mesh, total=total, progress=jax.process_index() == 0,
-        )  # fmt: skip
+            images,
+            self.module,
+            self.variables,
+            batch_size=batch_size,
+            resize=self.resize,
+            with_logits=with_logits,
+            mesh=self.mesh,
+            total=total,
+            progress=jax.process_index() == 0,
+        )
 
     def features_and_logits(self, images) -> tuple[np.ndarray, np.ndarray | None]:
         """(features (N, 2048), logits (N, classes)) of uint8 images; logits None when there is no classifier."""
