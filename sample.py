@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from ganjax.cli import configure_logging, run_reporting_errors
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 from ganjax.sampling import (
     class_rows,
     generate_ema,

@@ -14,7 +14,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from ganjax.config import differences
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 
 
 def _path_string(path) -> str:

@@ -13,7 +13,7 @@ import jax
 from absl import flags
 from absl import logging as absl_logging
 
-from ganjax.registry import ConfigError
+from ganjax.errors import GanjaxError
 
 T = TypeVar("T")
 CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
@@ -38,13 +38,10 @@ def enable_compilation_cache() -> None:
 
 
 def run_reporting_errors(function: Callable[..., T], *args, **kwargs) -> T:
-    """Calls function(*args, **kwargs); a ConfigError, an unreachable coordinator or a divergence becomes a
-    one-paragraph message and exit 2."""
-    from ganjax.distributed import DistributedError
-    from ganjax.train import NonFiniteError  # deferred: the trainer imports everything
-
+    """Calls function(*args, **kwargs); every expected failure (ganjax/errors.py) becomes its message on stderr and
+    exit status 2."""
     try:
         return function(*args, **kwargs)
-    except (ConfigError, DistributedError, NonFiniteError) as error:
+    except GanjaxError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

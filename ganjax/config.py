@@ -11,6 +11,7 @@ from jax.sharding import Mesh
 from ganjax.augment import AUGMENTATIONS
 from ganjax.data import DATASETS, Source
 from ganjax.distributed import MODES
+from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS
 from ganjax.metrics.inception import RESIZE_CONVENTIONS
@@ -19,7 +20,6 @@ from ganjax.models import MODELS, Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
 from ganjax.penalties import PENALTIES
-from ganjax.registry import ConfigError
 
 
 def _check(condition: bool, message: str) -> None:

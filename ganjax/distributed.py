@@ -29,16 +29,12 @@ from jax._src import clusters  # JAX's launcher detection; public only inside ja
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ganjax import parallel
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError, DistributedError
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "true", "false")
 ADDRESS_ENV = "JAX_COORDINATOR_ADDRESS"
-
-
-class DistributedError(RuntimeError):
-    """The processes of a multi-process run could not connect."""
 
 
 def _wait_for_coordinator(address: str, deadline: float) -> None:

@@ -25,10 +25,9 @@ from absl import app, flags
 
 from ganjax import parallel
 from ganjax.cli import configure_logging, enable_compilation_cache, run_reporting_errors
-from ganjax.data import DataError
 from ganjax.data.local import read_image_folder, read_npz
+from ganjax.errors import ConfigError, DataError
 from ganjax.metrics import inception_metrics as im
-from ganjax.registry import ConfigError
 from ganjax.sampling import load_run, make_generate
 from ganjax.train import evaluate
 

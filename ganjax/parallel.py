@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 
 DATA_AXIS = "data"
 FSDP_AXIS = "fsdp"

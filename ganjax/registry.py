@@ -16,11 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from ganjax.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration or input problem, reported before any expensive work starts."""
 
 
 class Registry(Generic[T]):

@@ -20,8 +20,8 @@ from PIL import Image
 
 from ganjax.checkpoint import Checkpoints
 from ganjax.data.sources import model_range_to_uint8
+from ganjax.errors import ConfigError
 from ganjax.models import Networks
-from ganjax.registry import ConfigError
 from ganjax.state import Gan, PyTree, TrainState, build_gan, init_state
 
 # Latents for sample grids and evaluations are drawn from seeds offset by these, away from the training keys.

@@ -34,6 +34,7 @@ from ganjax import config as config_lib
 from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.data import open_source, train_batches
+from ganjax.errors import NonFiniteError
 from ganjax.metrics import METRICS, Samples
 from ganjax.metrics.inception_metrics import check_ready
 from ganjax.sampling import (
@@ -56,10 +57,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 BEST_CHECKPOINT_DIR = "best"
 CONFIG_FILE = "config.json"
-
-
-class NonFiniteError(RuntimeError):
-    """A loss, gradient or parameter became NaN or infinite; nothing after the last good checkpoint was saved."""
 
 
 class StopRequest:

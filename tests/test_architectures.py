@@ -13,9 +13,9 @@ from flax import linen as nn
 from jax import lax
 
 from ganjax import layers
+from ganjax.errors import ConfigError
 from ganjax.layers import ConditionalBatchNorm, SelfAttention, conv_3x3, spectrally_normalized
 from ganjax.models import build_networks
-from ganjax.registry import ConfigError
 
 BATCH = 3
 LATENT_DIM = 8

@@ -11,7 +11,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ganjax.augment import AUGMENTATIONS, ada_probability, augment
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 
 KEY = jax.random.PRNGKey(0)
 # Two batch shapes, to keep compilations few: a plain one, and one whose sizes exercise the rounding of the ops'

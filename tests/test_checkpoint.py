@@ -10,7 +10,7 @@ import pytest
 from helpers import tiny_dcgan_config
 
 from ganjax.checkpoint import Checkpoints
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 from ganjax.state import build_gan, init_state
 
 

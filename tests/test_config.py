@@ -8,9 +8,9 @@ from helpers import tiny_dcgan_config, toy_ring_config, write_digit_npz
 
 from ganjax.config import check_data_matches_model
 from ganjax.data.sources import array_source
+from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
 from ganjax.models import MODELS, Networks
-from ganjax.registry import ConfigError
 from ganjax.train import train_and_evaluate
 
 

@@ -12,9 +12,10 @@ import tensorflow_datasets as tfds
 from conftest import SHARED_DATA
 from PIL import Image
 
-from ganjax.data import DATA_DIR_ENV, DataError, local, open_source, train_batches
+from ganjax.data import DATA_DIR_ENV, local, open_source, train_batches
 from ganjax.data.pipeline import example_indices, step_positions
 from ganjax.data.sources import array_source
+from ganjax.errors import DataError
 
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real datasets not found at {SHARED_DATA} (the workplace's shared data folder)"

@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec
 from ganjax import parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.config import validate_layout
-from ganjax.registry import ConfigError
+from ganjax.errors import ConfigError
 from ganjax.sampling import load_run
 from ganjax.state import build_gan, init_state
 from ganjax.train import train_and_evaluate

@@ -14,8 +14,8 @@ from helpers import tiny_dcgan_config, write_digit_npz
 
 from ganjax.checkpoint import Checkpoints
 from ganjax.data.local import read_npz
+from ganjax.errors import ConfigError
 from ganjax.metrics import inception, statistics
-from ganjax.registry import ConfigError
 from ganjax.train import train_and_evaluate
 
 INCEPTION = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"

@@ -16,8 +16,9 @@ from conftest import SHARED_DATA
 
 from ganjax import parallel
 from ganjax.data import local
+from ganjax.errors import NoClassifierError, UnsafeArchiveError
 from ganjax.metrics import inception
-from ganjax.metrics.torchscript import UnsafeArchiveError, load_tensors
+from ganjax.metrics.torchscript import load_tensors
 
 FID_ARCHIVE = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
 FID_ARCHIVE_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"  # shared/data/README.md
@@ -227,7 +228,7 @@ def test_features_match_torchscript(fid_inception, torch, torch_reference):
 def test_fid_helper_archive_has_no_classifier(fid_inception):
     module, variables = fid_inception
     assert module.num_classes == 0
-    with pytest.raises(inception.NoClassifierError, match=r"no classifier.*NVIDIA's inception-2015-12-05\.pt"):
+    with pytest.raises(NoClassifierError, match=r"no classifier.*NVIDIA's inception-2015-12-05\.pt"):
         module.apply(variables, jnp.zeros((1, 299, 299, 3)), with_logits=True)
 
 

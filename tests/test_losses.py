@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
-from ganjax.registry import ConfigError
 
 # Fixed logits for the hand-worked values. With softplus(t) = log(1 + e^t):
 #   softplus(-2) = 0.126928  softplus(1) = 1.313262   (real terms of -log D(x))

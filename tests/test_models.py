@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from jax import lax
 
+from ganjax.errors import ConfigError
 from ganjax.layers import ConvTranspose2x, conv_transpose_4x4_s2
 from ganjax.models import build_networks
-from ganjax.registry import ConfigError
 
 
 def _dcgan_config(resolution, channels, batch_norm=True, **fields):

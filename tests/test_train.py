@@ -12,8 +12,9 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganjax.checkpoint import Checkpoints
+from ganjax.errors import NonFiniteError
 from ganjax.sampling import load_run
-from ganjax.train import NonFiniteError, train_and_evaluate
+from ganjax.train import train_and_evaluate
 
 
 @pytest.fixture

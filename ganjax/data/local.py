@@ -15,13 +15,9 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from ganjax.registry import ConfigError
+from ganjax.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
-class DataError(ConfigError):
-    """Missing or malformed data: names the path and says what was expected."""
 
 
 def _require(path: pathlib.Path, what: str) -> pathlib.Path:

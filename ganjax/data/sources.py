@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from ganjax.data import local, ring
-from ganjax.data.local import DataError
+from ganjax.errors import DataError
 from ganjax.registry import Registry
 
 DATA_DIR_ENV = "GANJAX_DATA_DIR"

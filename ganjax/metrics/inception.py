@@ -36,6 +36,7 @@ from jax import lax
 from jax.sharding import Mesh
 
 from ganjax import parallel
+from ganjax.errors import NoClassifierError
 from ganjax.metrics.torchscript import load_tensors
 
 INPUT_SIZE = 299
@@ -45,10 +46,6 @@ RESIZE_CONVENTIONS = ("tf", "pytorch")
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _HIGHEST = lax.Precision.HIGHEST  # float32 all the way, also on accelerators whose default is TF32 or bfloat16
 _BN_EPSILON = 0.001
-
-
-class NoClassifierError(ValueError):
-    """Logits were asked of weights without the classifier."""
 
 
 class ConvBN(nn.Module):

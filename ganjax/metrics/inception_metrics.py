@@ -30,9 +30,9 @@ import numpy as np
 
 from ganjax.data import DATA_DIR_ENV, open_source
 from ganjax.data.sources import model_range_to_uint8
+from ganjax.errors import ConfigError
 from ganjax.metrics import METRICS, Samples, statistics
 from ganjax.metrics import inception as inception_lib
-from ganjax.registry import ConfigError
 
 log = logging.getLogger(__name__)
 

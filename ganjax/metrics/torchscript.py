@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ganjax.errors import UnsafeArchiveError
+
 # The storage types PyTorch pickles (torch.FloatStorage, ...), by the element type they hold.
 _STORAGE_DTYPES = {
     "FloatStorage": np.float32,
@@ -30,10 +32,6 @@ _STORAGE_DTYPES = {
     "ByteStorage": np.uint8,
     "BoolStorage": np.bool_,
 }
-
-
-class UnsafeArchiveError(ValueError):
-    """The archive is not a TorchScript archive of tensors and module state, or names code that is not allowed."""
 
 
 class _StorageType:

@@ -7,7 +7,8 @@ import dataclasses
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ganjax.registry import ConfigError, Registry
+from ganjax.errors import ConfigError
+from ganjax.registry import Registry
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

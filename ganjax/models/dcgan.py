@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from ganjax.errors import ConfigError
 from ganjax.layers import ConvTranspose2x, spectrally_normalized
 from ganjax.models.base import MODELS, Networks, compute_dtype, require_unconditional
-from ganjax.registry import ConfigError
 
 # The DCGAN paper initialises every weight from N(0, 0.02).
 _INIT = nn.initializers.normal(0.02)

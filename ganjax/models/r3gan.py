@@ -53,9 +53,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from ganjax.errors import ConfigError
 from ganjax.layers import Conv3x3, ProjectionHead, downsample_bilinear_2x, upsample_bilinear_2x
 from ganjax.models.base import MODELS, Networks, compute_dtype
-from ganjax.registry import ConfigError
 
 _SLOPE = 0.2  # of every leaky ReLU
 _LEAKY_RELU_GAIN_SQUARED = 2 / (1 + _SLOPE**2)  # He initialisation for a leaky ReLU

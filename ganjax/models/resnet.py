@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from ganjax.errors import ConfigError
 from ganjax.layers import (
     ConditionalBatchNorm,
     Conv3x3,
@@ -69,7 +70,6 @@ from ganjax.layers import (
     upsample_nearest_2x,
 )
 from ganjax.models.base import MODELS, Networks, compute_dtype
-from ganjax.registry import ConfigError
 
 RESOLUTIONS = (32, 64)
 
