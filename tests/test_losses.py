@@ -67,14 +67,56 @@ def test_every_loss_is_differentiable(name):
     assert jnp.any(d_grad_real != 0) and jnp.any(d_grad_fake != 0) and jnp.any(g_grad_fake != 0)
 
 
+# Logits where D wins (real scored high, fake low) and where D is fooled (the reverse), each spread over a range.
+D_WINS = (jnp.array([2.0, 3.0, 2.5, 4.0]), jnp.array([-3.0, -2.0, -4.0, -2.5]))
+D_FOOLED = (D_WINS[1], D_WINS[0])
+
+
+def assert_trains_each_player_towards_winning(loss) -> None:
+    """What every sound objective shares, though their values need not be ordered alike: a gradient step moves each
+    sample's logit the losing player's way. Where D rejects the fakes, descending the generator's loss raises every
+    fake logit; where D is fooled, descending D's loss raises every real logit and lowers every fake one. Where a
+    player already wins, a loss may stop pushing (hinge's margin) or pull back (least squares' targets)."""
+    g_grad_fake = jax.grad(lambda fake: loss(D_WINS[0], fake)[1])(D_WINS[1])
+    assert jnp.all(g_grad_fake < 0), f"the generator's loss must fall as rejected fakes score higher: {g_grad_fake}"
+    d_grad_real, d_grad_fake = jax.grad(lambda real, fake: loss(real, fake)[0], argnums=(0, 1))(*D_FOOLED)
+    assert jnp.all(d_grad_real < 0), f"D's loss must fall as misjudged real samples score higher: {d_grad_real}"
+    assert jnp.all(d_grad_fake > 0), f"D's loss must fall as misjudged fakes score lower: {d_grad_fake}"
+
+
 @pytest.mark.parametrize("name", LOSSES.names())
-def test_every_loss_rewards_the_right_player(name):
-    loss = LOSSES.get(name)
-    high, low = jnp.full((4,), 3.0), jnp.full((4,), -3.0)
-    # The discriminator is better off scoring real high and fake low than the reverse.
-    assert loss(high, low)[0] < loss(low, high)[0]
-    # The generator is better off when its samples score as real.
-    assert loss(high, high)[1] < loss(high, low)[1]
+def test_every_loss_trains_each_player_towards_winning(name):
+    assert_trains_each_player_towards_winning(LOSSES.get(name))
+
+
+def least_squares_minus_one_one_zero(real: jax.Array, fake: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mao et al. (2017)'s other least-squares GAN: D aims at b = 1 for real and a = -1 for fake, G at c = 0.
+
+    Its generator's loss is lowest at D(G(z)) = 0, not at the highest logits, so its values are ordered unlike the
+    registered losses'; it is sound all the same."""
+    d_loss = 0.5 * jnp.mean((real - 1.0) ** 2) + 0.5 * jnp.mean((fake + 1.0) ** 2)
+    g_loss = 0.5 * jnp.mean(fake**2)
+    return d_loss, g_loss
+
+
+def test_the_check_accepts_a_published_loss_whose_generator_aims_at_zero():
+    assert_trains_each_player_towards_winning(least_squares_minus_one_one_zero)
+
+
+def _generator_sign_flipped(real, fake):
+    d_loss, g_loss = least_squares_minus_one_one_zero(real, fake)
+    return d_loss, -g_loss
+
+
+def _discriminator_sign_flipped(real, fake):
+    d_loss, g_loss = least_squares_minus_one_one_zero(real, fake)
+    return -d_loss, g_loss
+
+
+@pytest.mark.parametrize("wrong_loss", [_generator_sign_flipped, _discriminator_sign_flipped])
+def test_the_check_rejects_a_loss_with_either_player_sign_flipped(wrong_loss):
+    with pytest.raises(AssertionError, match="must fall as"):
+        assert_trains_each_player_towards_winning(wrong_loss)
 
 
 def test_unknown_loss_lists_the_valid_ones():
