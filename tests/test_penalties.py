@@ -35,10 +35,10 @@ def test_wgan_gp_vanishes_for_a_unit_norm_linear_discriminator_and_not_otherwise
     np.testing.assert_allclose(PENALTIES.get("wgan_gp")(_linear(3 * w), _batch(1), _batch(2), KEY), 4.0, rtol=1e-5)
 
 
-def _small_discriminator():
-    """A non-linear D(x) with parameters, to differentiate penalties with respect to D's parameters."""
+def _small_discriminator(num_inputs: int = 18):
+    """A non-linear D(x) of images with `num_inputs` values, with parameters to differentiate penalties by."""
     params = {
-        "w1": jax.random.normal(jax.random.PRNGKey(3), (18, 8)) / 4,
+        "w1": jax.random.normal(jax.random.PRNGKey(3), (num_inputs, 8)) / 4,
         "w2": jax.random.normal(jax.random.PRNGKey(4), (8,)),
     }
 
@@ -62,12 +62,29 @@ def test_every_penalty_is_a_finite_non_negative_differentiable_scalar(name):
     assert any(jnp.any(g != 0) for g in leaves), "a penalty must give D's parameters a training signal"
 
 
+# The penalties that sample with their key: wgan_gp its interpolation weights, bcr its translations (of images of at
+# least 4 pixels a side: 1/8 of the size, rounded). A new penalty that samples belongs here; one that does not must
+# ignore its key.
+SAMPLING_PENALTIES = ("bcr", "wgan_gp")
+
+
+def test_the_sampling_penalties_are_registered():
+    assert set(SAMPLING_PENALTIES) <= set(PENALTIES.names())
+
+
 @pytest.mark.parametrize("name", PENALTIES.names())
-def test_every_penalty_is_deterministic_for_a_key(name):
-    params, bind = _small_discriminator()
-    first = PENALTIES.get(name)(bind(params), _batch(1), _batch(2), KEY)
-    again = PENALTIES.get(name)(bind(params), _batch(1), _batch(2), KEY)
-    assert first == again
+def test_every_penalty_depends_on_its_key_exactly_when_it_samples(name):
+    shape = (4, 8, 8, 3)
+    params, bind = _small_discriminator(num_inputs=8 * 8 * 3)
+
+    def value(key):
+        return PENALTIES.get(name)(bind(params), _batch(1, shape), _batch(2, shape), key)
+
+    assert value(KEY) == value(KEY)
+    if name in SAMPLING_PENALTIES:
+        assert value(jax.random.PRNGKey(1)) != value(KEY), "another key must draw other samples"
+    else:
+        assert value(jax.random.PRNGKey(1)) == value(KEY), f"{name} samples nothing, so its key must not matter"
 
 
 @pytest.mark.parametrize("name", ["r1", "r2", "bcr"])
