@@ -9,6 +9,7 @@ About 3 minutes on 2 CPU cores for the 3,000 steps. Offline, read the IDX files 
 
 import ml_collections
 
+from ganjax.errors import ConfigError
 from ganjax.parallel import FSDP_MIN_SIZE
 from ganjax.penalties import PENALTIES
 
@@ -105,3 +106,22 @@ def get_config() -> ml_collections.ConfigDict:
     config.distributed.initialization_timeout = 300  # seconds to wait for the coordinator and all processes
     config.distributed.local_device_count = ml_collections.config_dict.placeholder(int)  # CPU only: simulated devices
     return config
+
+
+def check_variant(recipe: str, variant: str, variants: tuple[str, ...]) -> None:
+    """Refuses a `variant` of configs/<recipe>.py that is neither "" (the full recipe) nor one of `variants`.
+
+    The variant is the text after ':' in `--config configs/<recipe>.py:VARIANT`, which ml_collections passes to
+    `get_config`.
+    """
+    if variant and variant not in variants:
+        raise ConfigError(
+            f"unknown variant {variant!r} (--config configs/{recipe}.py:VARIANT); "
+            f"valid: {', '.join(variants)}, or none for the full recipe"
+        )
+
+
+def train_briefly(config: ml_collections.ConfigDict) -> None:
+    """The training of the recipes' `tiny` variants: 4 steps of batch 8 that log every step and sample and save
+    every other one, in seconds on a CPU."""
+    config.train.update(batch_size=8, num_steps=4, log_every=1, sample_every=2, checkpoint_every=2, num_samples=16)

@@ -1,12 +1,12 @@
-"""The residual families (sngan, biggan, r3gan) and their building blocks, at tiny widths."""
+"""The residual families (sngan, biggan, r3gan) and their building blocks, at their CIFAR-10 recipes' tiny widths."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from flax import linen as nn
@@ -18,30 +18,18 @@ from ganjax.layers import ConditionalBatchNorm, SelfAttention, conv_3x3, spectra
 from ganjax.models import build_networks
 
 BATCH = 3
-LATENT_DIM = 8
 
 
 def _config(family: str, resolution: int = 32, channels: int = 3, num_classes: int = 0, **overrides):
-    """A tiny config.model for `family` (sngan, biggan, r3gan or dcgan); widths of 8 to 16 channels."""
-    fields = dict(
-        name=family,
-        resolution=resolution,
-        channels=channels,
-        latent_dim=LATENT_DIM,
-        num_classes=num_classes,
-        dtype="float32",
-    )
-    if family in ("sngan", "biggan"):
-        fields.update(g_width=16, d_width=16, g_spectral_norm=family == "biggan", d_spectral_norm=True)
-    if family == "biggan":
-        fields.update(embedding_dim=8, attention_resolution=16)
-    if family == "dcgan":
-        fields.update(g_width=8, d_width=8, g_batch_norm=True, d_spectral_norm=False)
-    if family == "r3gan":  # width changes between stages, so the transitions are exercised
+    """config.model of configs/cifar10_<family>.py:tiny (family: sngan, biggan, r3gan or dcgan) at `resolution`,
+    `channels` and `num_classes`, with `overrides` on top."""
+    model = importlib.import_module(f"configs.cifar10_{family}").get_config("tiny").model
+    model.update(resolution=resolution, channels=channels, num_classes=num_classes)
+    if family == "r3gan":  # one width per stage, from 4x4 up: above 32x32, more of the last width
         stages = int(math.log2(resolution)) - 1
-        fields.update(widths=(16, 16) + (8,) * (stages - 2), blocks_per_stage=1, expansion=2, group_size=8)
-    fields.update(overrides)
-    return ml_collections.ConfigDict(fields)
+        model.widths += (model.widths[-1],) * (stages - len(model.widths))
+    model.update(overrides)
+    return model
 
 
 def _inputs(networks, seed: int = 0):
@@ -82,7 +70,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("family,resolution,channels,num_classes", CASES)
-def test_shapes_ranges_and_labels(family, resolution, channels, num_classes):
+def test_shapes_and_labels(family, resolution, channels, num_classes):
     networks = build_networks(_config(family, resolution, channels, num_classes))
     assert networks.sample_shape == (resolution, resolution, channels)
     assert networks.num_classes == num_classes
@@ -91,7 +79,7 @@ def test_shapes_ranges_and_labels(family, resolution, channels, num_classes):
 
     images = _apply(networks.generator, g_vars, z, labels)
     assert images.shape == (BATCH, resolution, resolution, channels) and images.dtype == jnp.float32
-    assert jnp.all(jnp.isfinite(images)) and jnp.all(jnp.abs(images) <= 1.0)
+    assert jnp.all(jnp.isfinite(images))
     logits = _apply(networks.discriminator, d_vars, images, labels)
     assert logits.shape == (BATCH,) and logits.dtype == jnp.float32
     assert jnp.all(jnp.isfinite(logits))
@@ -115,7 +103,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_outputs(family):
         assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
 
     images = _apply(networks.generator, g_vars, z, labels)
-    assert images.dtype == jnp.float32 and jnp.all(jnp.isfinite(images)) and jnp.all(jnp.abs(images) <= 1.0)
+    assert images.dtype == jnp.float32 and jnp.all(jnp.isfinite(images))
     logits = _apply(networks.discriminator, d_vars, images, labels)
     assert logits.dtype == jnp.float32 and jnp.all(jnp.isfinite(logits))
     # The same parameters in float32 compute the same functions, to bfloat16's precision.
