@@ -4,7 +4,8 @@
     python benchmarks/fid_agreement.py --num 500
 
 For each resize convention, the same uint8 images go through
-- ganjax: `ganjax.metrics.inception` (Flax port, its own resize) and `ganjax.metrics.statistics` (float64, eigh);
+- ganjax: `ganjax.metrics.features` (its own resize) around `ganjax.metrics.inception` (the Flax port), and
+  `ganjax.metrics.statistics` (float64, eigh);
 - the reference: the resize done in PyTorch as the references do it ("tf": NVIDIA's shifted `affine_grid` +
   `grid_sample(bilinear, border)`; "pytorch": pytorch-fid's `F.interpolate(bilinear, align_corners=False)`), the
   TorchScript archive run by `torch.jit.load`, and FID as pytorch-fid computes it (`scipy.linalg.sqrtm`).
@@ -31,7 +32,7 @@ import jax  # noqa: E402
 from common import machine, print_table  # noqa: E402
 
 from ganjax.data.local import read_cifar10_webp  # noqa: E402
-from ganjax.metrics import inception, statistics  # noqa: E402
+from ganjax.metrics import features, inception, statistics  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 ARCHIVE = DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
@@ -81,10 +82,10 @@ def main() -> None:
     module, variables = inception.load_inception(ARCHIVE)
     reference_model = torch.jit.load(str(ARCHIVE), map_location="cpu").eval()
     rows = []
-    for convention in inception.RESIZE_CONVENTIONS:
+    for convention in features.RESIZE_CONVENTIONS:
         started = time.perf_counter()
         ours = [
-            inception.extract_features(x, module, variables, batch_size=args.batch, resize=convention, progress=False)
+            features.extract_features(x, module, variables, batch_size=args.batch, resize=convention, progress=False)
             for x in (train, test)
         ]
         ours_seconds = time.perf_counter() - started

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import interleaved_seconds_per_call, machine, print_table  # noqa: E402
 
 from ganjax.metrics import inception  # noqa: E402
+from ganjax.metrics.features import extract_features  # noqa: E402
 
 DEFAULT_WEIGHTS = REPO.parent / "shared" / "data" / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
 
@@ -40,7 +41,7 @@ def ganjax_runner(weights: pathlib.Path, images: np.ndarray, batch_size: int):
     module, variables = inception.load_inception(weights)
 
     def run():
-        return inception.extract_features(images, module, variables, batch_size=batch_size, progress=False)
+        return extract_features(images, module, variables, batch_size=batch_size, progress=False)
 
     return run, lambda _: None
 

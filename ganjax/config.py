@@ -14,8 +14,8 @@ from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS
-from ganjax.metrics.inception import RESIZE_CONVENTIONS
-from ganjax.metrics.inception_metrics import INCEPTION_METRICS
+from ganjax.metrics.features import RESIZE_CONVENTIONS
+from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
 from ganjax.models import MODELS, Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
@@ -81,8 +81,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
     _check(
-        eval_config.best_metric in ("", "fid", "kid"),
-        f"--config.eval.best_metric must be fid, kid or '' (none); got {eval_config.best_metric!r}",
+        eval_config.best_metric in ("", *BEST_METRICS),
+        f"--config.eval.best_metric must be {', '.join(BEST_METRICS)} or '' (none); got {eval_config.best_metric!r}",
     )
     _check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
     _check(

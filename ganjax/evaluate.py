@@ -92,8 +92,7 @@ def compare_image_sets(config: ml_collections.ConfigDict) -> dict:
     """The metrics between --images and --reference."""
     images, reference = read_images(_IMAGES.value), read_images(_REFERENCE.value)
     extractor = im.make_extractor(config, parallel.make_mesh(ml_collections.ConfigDict({"data": -1})))
-    if "inception_score" in config.metrics:
-        im.check_classifier(extractor)
+    im.check_classifier(extractor, config.metrics)
     generated, logits = extractor.features_and_logits(images)
     reference_features = extractor.features(reference)
     results = {}

@@ -15,7 +15,7 @@ from helpers import tiny_dcgan_config, write_digit_npz
 from ganjax.checkpoint import Checkpoints
 from ganjax.data.local import read_npz
 from ganjax.errors import ConfigError
-from ganjax.metrics import inception, statistics
+from ganjax.metrics import features, inception, statistics
 from ganjax.train import train_and_evaluate
 
 INCEPTION = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
@@ -72,7 +72,7 @@ def test_reference_features_are_cached_with_their_description(evaluated_run):
     assert description["weights_sha256"] == inception.weights_sha256(INCEPTION)
     # The cache holds what the network gives for the first NUM images of the dataset.
     module, variables = inception.load_inception(INCEPTION)
-    direct = inception.extract_features(read_npz(npz)[0][:NUM], module, variables, batch_size=8, progress=False)
+    direct = features.extract_features(read_npz(npz)[0][:NUM], module, variables, batch_size=8, progress=False)
     np.testing.assert_allclose(np.load(cached), direct, rtol=1e-5, atol=1e-5)
 
 
@@ -96,7 +96,7 @@ def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
     sets = json.loads((tmp_path / "sets.json").read_text())
     assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
     module, variables = inception.load_inception(INCEPTION)
-    a, b = (inception.extract_features(x, module, variables, progress=False) for x in (images[:NUM], images[NUM:32]))
+    a, b = (features.extract_features(x, module, variables, progress=False) for x in (images[:NUM], images[NUM:32]))
     with pytest.warns(UserWarning, match="singular"):
         expected = statistics.frechet_distance(statistics.fit_gaussian(a), statistics.fit_gaussian(b))
     assert sets["fid"] == pytest.approx(expected, rel=1e-4)

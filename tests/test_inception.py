@@ -1,4 +1,5 @@
-"""The FID Inception network: the safe archive reader, the resize conventions, and the port against torch.jit.
+"""The FID Inception network: the safe archive reader, damaged archives, the resize conventions, the evaluation
+protocol, and the port against torch.jit.
 
 The reference is the archive itself run by PyTorch (`torch.jit.load`), the network FID is defined with. Agreement of
 features is measured as max |ganjax - torch| / max |torch| over all images and features.
@@ -7,17 +8,19 @@ features is measured as max |ganjax - torch| / max |torch| over all images and f
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
 from ganjax import parallel
 from ganjax.data import local
-from ganjax.errors import NoClassifierError, UnsafeArchiveError
-from ganjax.metrics import inception
+from ganjax.errors import ConfigError, NoClassifierError, UnsafeArchiveError
+from ganjax.metrics import METRICS, Samples, features, inception, inception_metrics
 from ganjax.metrics.torchscript import load_tensors
 
 FID_ARCHIVE = SHARED_DATA / "inception_fid" / "fid_inception_v3_2015-12-05_pool3_torchscript.pt"
@@ -114,7 +117,7 @@ def test_archive_tensors_equal_torch_state_dict_and_checksum(torch, torch_refere
 
 
 @needs_weights
-def test_torch_save_state_dict_loads_and_a_wrong_shape_is_named(tmp_path, torch, torch_reference):
+def test_torch_save_state_dict_loads(tmp_path, torch, torch_reference):
     state = {key.removeprefix("net."): value for key, value in torch_reference.state_dict().items()}
     saved = tmp_path / "state_dict.pt"
     torch.save(state, saved)
@@ -122,13 +125,96 @@ def test_torch_save_state_dict_loads_and_a_wrong_shape_is_named(tmp_path, torch,
     assert module.num_classes == 0
     kernel = variables["params"]["mixed_4"]["tower_1_conv_2"]["kernel"]
     np.testing.assert_array_equal(kernel, state["layers.mixed_4.tower_1.conv_2.weight"].numpy().transpose(2, 3, 1, 0))
-    state["layers.mixed_4.tower_1.conv_2.weight"] = state["layers.mixed_4.tower_1.conv_2.weight"][:, :, :, :3]
-    torch.save(state, saved)
-    wrong = (
-        r"params/mixed_4/tower_1_conv_2/kernel: \(1, 3, 128, 128\) in the archive, \(1, 7, 128, 128\) in the network"
-    )
-    with pytest.raises(ValueError, match=wrong):
-        inception.load_inception(saved)
+
+
+# --- damaged archives: one line naming the file and what is wrong, never a traceback ------------------------------
+
+FIRST_STORAGE = "out_jit_module/data/0"  # the first conv's kernel, 32 x 3 x 3 x 3 float32
+PICKLE = "out_jit_module/data.pkl"
+# In the protocol-2 pickle, the first tensor's size (32, 3, 3, 3): MARK, BININT1 32, 3 x BININT1 3, TUPLE.
+FIRST_SIZE, HALVED_FIRST_SIZE = b"(K K\x03K\x03K\x03t", b"(K\x10K\x03K\x03K\x03t"
+
+
+def _rewritten(target, change) -> None:
+    """Writes the FID archive to `target` with each member's bytes replaced by change(name, bytes); None drops it."""
+    with zipfile.ZipFile(FID_ARCHIVE) as source, zipfile.ZipFile(target, "w") as archive:
+        for info in source.infolist():
+            data = change(info.filename, source.read(info))
+            if data is not None:
+                archive.writestr(info, data)
+
+
+def _truncated_copy(target) -> None:
+    target.write_bytes(FID_ARCHIVE.read_bytes()[: FID_ARCHIVE.stat().st_size // 2])
+
+
+def _flipped_byte_in_a_record(target) -> None:
+    raw = bytearray(FID_ARCHIVE.read_bytes())
+    with zipfile.ZipFile(FID_ARCHIVE) as source:
+        start = raw.index(source.read(FIRST_STORAGE))  # stored uncompressed: the record's bytes are in the file
+    raw[start + 100] ^= 0xFF
+    target.write_bytes(bytes(raw))
+
+
+def _short_storage(target) -> None:
+    _rewritten(target, lambda name, data: data[:-100] if name == FIRST_STORAGE else data)
+
+
+def _missing_storage(target) -> None:
+    _rewritten(target, lambda name, data: None if name == FIRST_STORAGE else data)
+
+
+def _truncated_pickle(target) -> None:
+    _rewritten(target, lambda name, data: data[: len(data) // 2] if name == PICKLE else data)
+
+
+def _halved_first_kernel(target) -> None:
+    def change(name: str, data: bytes) -> bytes:
+        if name != PICKLE:
+            return data
+        assert data.count(FIRST_SIZE) == 1
+        return data.replace(FIRST_SIZE, HALVED_FIRST_SIZE)
+
+    _rewritten(target, change)
+
+
+DAMAGED = [
+    (_truncated_copy, UnsafeArchiveError, "{path} is not a zip archive, or a truncated one"),
+    (
+        _flipped_byte_in_a_record,
+        UnsafeArchiveError,
+        f"{{path}} is damaged: BadZipFile: Bad CRC-32 for file '{FIRST_STORAGE}'",
+    ),
+    (_short_storage, UnsafeArchiveError, "storage '0' of {path} holds 3356 bytes, not 864 elements"),
+    (_missing_storage, UnsafeArchiveError, "{path} refers to storage '0', which it does not contain"),
+    (_truncated_pickle, UnsafeArchiveError, "{path} is damaged: "),
+    (
+        _halved_first_kernel,
+        ConfigError,
+        "{path} does not fit FIDInceptionV3: params/conv/kernel: (3, 3, 3, 16) in the archive, (3, 3, 3, 32) in the "
+        "network",
+    ),
+]
+
+
+@needs_weights
+@pytest.mark.parametrize("damage, error, message", DAMAGED, ids=[damage.__name__[1:] for damage, *_ in DAMAGED])
+def test_damaged_archive_is_one_line_naming_the_file(tmp_path, damage, error, message):
+    path = tmp_path / "damaged.pt"
+    damage(path)
+    with pytest.raises(error) as raised:
+        inception.load_inception(path)
+    text = str(raised.value)
+    assert message.format(path=path) in text and "\n" not in text
+    path.unlink()  # 87 MB, not worth keeping after a pass
+
+
+def test_an_archive_without_the_network_is_named(tmp_path):
+    archive = tmp_path / "other.pt"
+    with zipfile.ZipFile(archive, "w") as target:
+        target.writestr("archive/data.pkl", pickle.dumps({"weight": 1}, protocol=2))
+    with pytest.raises(ConfigError, match=re.escape(f"{archive} is not an Inception archive")):
+        inception.load_inception(archive)
 
 
 # --- resizing ------------------------------------------------------------------------------------------------------
@@ -137,26 +223,23 @@ def test_torch_save_state_dict_loads_and_a_wrong_shape_is_named(tmp_path, torch,
 def test_resize_matrices_by_hand():
     ramp = np.array([0.0, 10.0, 20.0, 30.0])
     # "tf": output pixel j reads source j * 4 / 6 = 0, 2/3, 4/3, 2, 8/3, 10/3 (the last clamped to pixel 3).
-    tf_up = inception.resize_matrix(4, 6, "tf") @ ramp
+    tf_up = features.resize_matrix(4, 6, "tf") @ ramp
     np.testing.assert_allclose(tf_up, [0, 20 / 3, 40 / 3, 20, 80 / 3, 30], rtol=1e-6)
-    tf_down = inception.resize_matrix(6, 4, "tf") @ np.arange(0.0, 60.0, 10.0)  # sources 0, 1.5, 3, 4.5
+    tf_down = features.resize_matrix(6, 4, "tf") @ np.arange(0.0, 60.0, 10.0)  # sources 0, 1.5, 3, 4.5
     np.testing.assert_allclose(tf_down, [0, 15, 30, 45], rtol=1e-6)
     # "pytorch": (j + 0.5) * 4 / 6 - 0.5 = -1/6 (clamped to 0), 1/2, 7/6, 11/6, 5/2, 19/6 (clamped to 3).
-    torch_up = inception.resize_matrix(4, 6, "pytorch") @ ramp
+    torch_up = features.resize_matrix(4, 6, "pytorch") @ ramp
     np.testing.assert_allclose(torch_up, [0, 5, 35 / 3, 55 / 3, 25, 30], rtol=1e-6)
-    for convention in inception.RESIZE_CONVENTIONS:
-        np.testing.assert_array_equal(inception.resize_matrix(7, 7, convention), np.eye(7))
-        np.testing.assert_allclose(inception.resize_matrix(32, 299, convention).sum(axis=1), 1.0, rtol=1e-6)
+    for convention in features.RESIZE_CONVENTIONS:
+        np.testing.assert_array_equal(features.resize_matrix(7, 7, convention), np.eye(7))
+        np.testing.assert_allclose(features.resize_matrix(32, 299, convention).sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_unknown_resize_convention_lists_the_valid_ones():
-    images = np.zeros((1, 8, 8, 3), np.uint8)
-    with pytest.raises(ValueError, match="'bicubic'; valid: tf, pytorch"):
-        inception.preprocess(images, resize="bicubic")
-    with pytest.raises(ValueError, match="valid: tf, pytorch"):
-        inception.resize_matrix(8, 299, "TF")
-    with pytest.raises(ValueError, match="valid: tf, pytorch"):
-        inception.extract_features(images, inception.FIDInceptionV3(), {}, resize="lanczos", progress=False)
+def test_unknown_resize_convention_is_refused_where_the_extractor_is_built():
+    eval_config = ml_collections.ConfigDict({"resize": "bicubic", "inception": None, "batch_size": 8})
+    refusal = "--config.eval.resize='bicubic' is not a resize convention; valid: tf, pytorch"
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        inception_metrics.make_extractor(eval_config)
 
 
 # PyTorch computes source coordinates in float32, off by up to ~size * 6e-8 pixels (ganjax's weights are computed in
@@ -176,7 +259,7 @@ def test_tf_resize_matches_nvidia_grid_sample(torch, shape, tolerance):
     grid = functional.affine_grid(theta.repeat(batch, 1, 1), [batch, channels, 299, 299], align_corners=False)
     nchw = torch.from_numpy(images).permute(0, 3, 1, 2)
     reference = functional.grid_sample(nchw, grid, "bilinear", "border", align_corners=False).permute(0, 2, 3, 1)
-    resized = np.asarray(inception.resize_bilinear(jnp.asarray(images), 299, "tf"))
+    resized = np.asarray(features.resize_bilinear(jnp.asarray(images), 299, "tf"))
     assert _relative_error(resized, reference.numpy()) < tolerance
 
 
@@ -185,17 +268,37 @@ def test_pytorch_resize_matches_interpolate(torch, shape, tolerance):
     images = np.random.default_rng(1).uniform(0, 255, shape).astype(np.float32)
     nchw = torch.from_numpy(images).permute(0, 3, 1, 2)
     reference = torch.nn.functional.interpolate(nchw, size=(299, 299), mode="bilinear", align_corners=False)
-    resized = np.asarray(inception.resize_bilinear(jnp.asarray(images), 299, "pytorch"))
+    resized = np.asarray(features.resize_bilinear(jnp.asarray(images), 299, "pytorch"))
     assert _relative_error(resized, reference.permute(0, 2, 3, 1).numpy()) < tolerance
 
 
 def test_preprocess_scales_and_repeats_grey():
     grey = np.random.default_rng(2).integers(0, 256, (2, 299, 299, 1), dtype=np.uint8)
-    x = np.asarray(inception.preprocess(grey))
+    x = np.asarray(features.preprocess(grey))
     assert x.shape == (2, 299, 299, 3) and x.dtype == np.float32
     np.testing.assert_array_equal(x, np.repeat((grey.astype(np.float32) - 128) / 128, 3, axis=-1))
     with pytest.raises(TypeError, match="uint8"):
-        inception.preprocess(grey.astype(np.float32) / 255)
+        features.preprocess(grey.astype(np.float32) / 255)
+
+
+# --- what an evaluation reports about itself -----------------------------------------------------------------------
+
+
+@needs_weights
+def test_an_evaluation_names_its_weights_and_resize():
+    eval_config = ml_collections.ConfigDict({"resize": "pytorch", "inception": str(FID_ARCHIVE), "batch_size": 8})
+    samples = Samples(lambda num: np.zeros((num, 8, 8, 3), np.float32))
+    assert inception_metrics.extractor_used(samples) is None  # no Inception metric has run
+    config = ml_collections.ConfigDict({"eval": eval_config})
+    # The Inception Score builds the extractor, then stops: these weights have no classifier. Nothing is drawn.
+    with pytest.raises(ConfigError, match="inception_score needs the Inception classifier"):
+        METRICS.get("inception_score")(samples, config)
+    extractor = inception_metrics.extractor_used(samples)
+    assert inception_metrics.protocol(extractor) == {
+        "weights": str(FID_ARCHIVE),
+        "weights_sha256": FID_ARCHIVE_SHA256,
+        "resize": "pytorch",
+    }
 
 
 # --- the network against torch.jit ---------------------------------------------------------------------------------
@@ -210,16 +313,16 @@ def test_features_match_torchscript(fid_inception, torch, torch_reference):
     module, variables = fid_inception
     mesh = parallel.make_mesh({"data": -1})
     chunks = (images[start:stop] for start, stop in [(0, 5), (5, 8), (8, 12)])
-    features = inception.extract_features(chunks, module, variables, batch_size=8, mesh=mesh, progress=False)
+    pool3 = features.extract_features(chunks, module, variables, batch_size=8, mesh=mesh, progress=False)
 
-    pixels = np.asarray(inception.preprocess(images))  # the same network input for both
+    pixels = np.asarray(features.preprocess(images))  # the same network input for both
     with torch.no_grad():
         reference = torch_reference(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy())).numpy()
-    assert features.shape == (12, 2048) and features.dtype == np.float32
-    error = _relative_error(features, reference)
+    assert pool3.shape == (12, 2048) and pool3.dtype == np.float32
+    error = _relative_error(pool3, reference)
     print(
         f"\nInception pool3 features, ganjax vs torch.jit.load, 12 images: max |diff| / max |torch| = {error:.2e} "
-        f"(max |diff| {np.abs(features - reference).max():.2e}, max |torch| {np.abs(reference).max():.2f})"
+        f"(max |diff| {np.abs(pool3 - reference).max():.2e}, max |torch| {np.abs(reference).max():.2f})"
     )
     assert error < FEATURE_TOLERANCE
 
@@ -270,17 +373,15 @@ def test_nvidia_layout_loads_with_classifier(nvidia_layout_archive, torch):
     assert module.num_classes == 1008
 
     images = np.random.default_rng(4).integers(0, 256, (3, 40, 24, 3), dtype=np.uint8)
-    features, logits = inception.extract_features(
-        images, module, variables, batch_size=4, with_logits=True, progress=False
-    )
+    pool3, logits = features.extract_features(images, module, variables, batch_size=4, with_logits=True, progress=False)
     reference_model = torch.jit.load(str(nvidia_layout_archive)).eval()
     with torch.no_grad():
         nchw = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
         reference_features = reference_model(nchw, return_features=True).numpy()
         reference_logits = reference_model(nchw).numpy()
-    assert features.shape == (3, 2048) and logits.shape == (3, 1008)
-    assert _relative_error(features, reference_features) < FEATURE_TOLERANCE  # "tf" resize = NVIDIA's own
+    assert pool3.shape == (3, 2048) and logits.shape == (3, 1008)
+    assert _relative_error(pool3, reference_features) < FEATURE_TOLERANCE  # "tf" resize = NVIDIA's own
     assert _relative_error(logits, reference_logits) < FEATURE_TOLERANCE
     classifier = {"params": variables["params"]["output"]}
-    biased = inception._Classifier(1008, use_bias=True).apply(classifier, features)
+    biased = inception._Classifier(1008, use_bias=True).apply(classifier, pool3)
     np.testing.assert_allclose(biased - logits, np.broadcast_to(classifier["params"]["bias"], (3, 1008)), atol=1e-5)

@@ -43,6 +43,10 @@ class Samples:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def remembered(self, key: Any) -> Any | None:
+        """What was remembered under `key`, or None if nothing was; computes nothing."""
+        return self._memo.get(key)
+
     def draw(self, num: int) -> np.ndarray:
         """(num, *sample_shape) samples, drawn once per num."""
         return self.remember(("samples", num), lambda: self._draw(num))

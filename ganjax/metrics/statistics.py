@@ -7,30 +7,17 @@ NumPy: the sums are small next to the feature extraction, and float64 keeps FID 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import warnings
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 
 @dataclasses.dataclass(frozen=True)
 class Gaussian:
-    """The mean (D,) and covariance (D, D) of a feature set of `count` rows, float64."""
+    """The mean (D,) and covariance (D, D) of a feature set, float64."""
 
     mean: np.ndarray
     covariance: np.ndarray
-    count: int
-
-    def save(self, path) -> None:
-        """Writes mean, covariance and count to an .npz file."""
-        np.savez(path, mean=self.mean, covariance=self.covariance, count=self.count)
-
-    @classmethod
-    def load(cls, path) -> Gaussian:
-        with np.load(path) as stored:
-            return cls(stored["mean"], stored["covariance"], int(stored["count"]))
 
 
 def fit_gaussian(features: np.ndarray) -> Gaussian:
@@ -49,7 +36,7 @@ def fit_gaussian(features: np.ndarray) -> Gaussian:
             f"biased upward; use more than {dim} images (10,000 or 50,000 are the usual counts)",
             stacklevel=2,
         )
-    return Gaussian(features.mean(axis=0), np.cov(features, rowvar=False), count)
+    return Gaussian(features.mean(axis=0), np.cov(features, rowvar=False))
 
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import collections
 import pathlib
 import pickle
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,24 @@ def _flatten(node: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
             _flatten(value, f"{path}.", out)
 
 
+# What zipfile and the unpickler raise on damaged bytes: a bad CRC or header, a corrupt deflate stream, a record or
+# pickle that ends early, opcodes that make no pickle, or builder arguments of the wrong number or type.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, pickle.UnpicklingError, TypeError, ValueError, IndexError)
+
+
+def _read_root(path: pathlib.Path) -> Any:
+    """The unpickled root of the archive at `path` (a module or a dict), its storages read as numpy arrays."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise UnsafeArchiveError(f"{path} should hold one <prefix>/data.pkl, found {pickles}")
+        prefix = pickles[0].split("/")[0]
+        if f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder") != b"little":
+            raise UnsafeArchiveError(f"{path} stores big-endian tensors, which this reader does not handle")
+        with archive.open(pickles[0]) as file:
+            return _RestrictedUnpickler(file, archive, prefix, path).load()
+
+
 def load_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
     """Every tensor of a TorchScript archive (or a `torch.save`d state dict), without PyTorch.
 
@@ -143,25 +162,24 @@ def load_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
 
     Raises:
       FileNotFoundError: nothing at `path`.
-      UnsafeArchiveError: not a zip archive with one `<prefix>/data.pkl`, a big-endian archive, or a pickle that names
-        anything but tensors and module state (nothing named is ever called).
+      UnsafeArchiveError: not a zip archive with one `<prefix>/data.pkl` (or a truncated one), a damaged record, a
+        big-endian archive, or a pickle that names anything but tensors and module state (nothing named is ever
+        called); the message names the path and what was wrong.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no TorchScript archive at {path}")
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(path):  # also what a truncated copy is: its central directory, at the end, is lost
         raise UnsafeArchiveError(
-            f"{path} is not a zip archive (a TorchScript archive or a torch.save file from 1.6 on)"
+            f"{path} is not a zip archive, or a truncated one (a TorchScript archive or a torch.save file from 1.6 on "
+            "is a zip)"
         )
-    with zipfile.ZipFile(path) as archive:
-        pickles = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
-        if len(pickles) != 1:
-            raise UnsafeArchiveError(f"{path} should hold one <prefix>/data.pkl, found {pickles}")
-        prefix = pickles[0].split("/")[0]
-        if f"{prefix}/byteorder" in archive.namelist() and archive.read(f"{prefix}/byteorder") != b"little":
-            raise UnsafeArchiveError(f"{path} stores big-endian tensors, which this reader does not handle")
-        with archive.open(pickles[0]) as file:
-            root = _RestrictedUnpickler(file, archive, prefix, path).load()
+    try:
+        root = _read_root(path)
+    except UnsafeArchiveError:
+        raise
+    except _DAMAGED as error:
+        raise UnsafeArchiveError(f"{path} is damaged: {type(error).__name__}: {error}") from error
     if not isinstance(root, ScriptModuleState | dict):
         raise UnsafeArchiveError(f"{path} holds a {type(root).__name__}, not a module or a state dict")
     tensors: dict[str, np.ndarray] = {}
