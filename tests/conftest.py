@@ -1,4 +1,5 @@
-"""Test set-up: 8 CPU devices (so sharded code paths run), a persistent compilation cache, tiny configs.
+"""Test set-up: 8 CPU devices (so sharded code paths run), a persistent compilation cache, and the small datasets
+that tests only read.
 
 JAX must be configured before its backend starts, so this runs before any test module touches a device.
 """
@@ -9,6 +10,8 @@ import os
 import pathlib
 
 import jax
+import pytest
+from helpers import write_digit_npz
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,3 +23,15 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 # Subprocesses (train.py, sample.py) share the cache through the environment.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(COMPILATION_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+
+@pytest.fixture(scope="session")
+def npz(tmp_path_factory) -> pathlib.Path:
+    """256 labelled 28x28 grey images in an .npz file (helpers.write_digit_npz); tests read it, none writes it."""
+    return write_digit_npz(tmp_path_factory.mktemp("data") / "digits.npz")
+
+
+@pytest.fixture(scope="session")
+def rgb32_npz(tmp_path_factory) -> pathlib.Path:
+    """256 labelled 32x32 RGB images, CIFAR-10's shape, in an .npz file; tests read it, none writes it."""
+    return write_digit_npz(tmp_path_factory.mktemp("data") / "rgb32.npz", size=32, channels=3)

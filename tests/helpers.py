@@ -1,7 +1,8 @@
-"""Tiny configs and data that the tests share."""
+"""Tiny configs, data, train.py command lines and metric records that the tests share."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 import sys
 
@@ -13,22 +14,42 @@ sys.path.insert(0, str(REPO))
 
 from configs import default, toy_ring  # noqa: E402
 
+# The default recipe shrunk: 8-channel DCGAN at 28x28, batch 16, a handful of steps, logged at every one.
+TINY_DCGAN = {
+    "model.g_width": 8,
+    "model.d_width": 8,
+    "model.latent_dim": 16,
+    "train.batch_size": 16,
+    "train.num_steps": 4,
+    "train.log_every": 1,
+    "train.sample_every": 0,
+    "train.checkpoint_every": 1000,
+    "train.num_samples": 4,
+}
+
 
 def tiny_dcgan_config(**overrides) -> ml_collections.ConfigDict:
-    """The default recipe shrunk: 8-channel DCGAN at 28x28, batch 16, a handful of steps."""
+    """TINY_DCGAN as a config, reading batches in the calling thread, with `overrides` on top."""
     config = default.get_config()
-    config.model.g_width = 8
-    config.model.d_width = 8
-    config.model.latent_dim = 16
-    config.train.batch_size = 16
-    config.train.num_steps = 4
-    config.train.log_every = 1
-    config.train.sample_every = 0
-    config.train.checkpoint_every = 1000
-    config.train.num_samples = 4
-    config.data.num_threads = 0
-    config.update_from_flattened_dict(overrides)
+    config.update_from_flattened_dict({**TINY_DCGAN, "data.num_threads": 0, **overrides})
     return config
+
+
+def train_command(workdir: pathlib.Path, npz: pathlib.Path, **overrides) -> list[str]:
+    """The train.py command line of TINY_DCGAN on the .npz dataset at `npz`, with `overrides` as --config flags."""
+    settings = {**TINY_DCGAN, "data.name": "npz", "data.path": str(npz), **overrides}
+    flags = [f"--config.{key}={value}" for key, value in settings.items()]
+    return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}", *flags]
+
+
+def records(workdir: pathlib.Path) -> list[dict]:
+    """The metric records a run wrote to <workdir>/metrics.jsonl, one per logged step."""
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_timing(run_records: list[dict]) -> list[dict]:
+    """`run_records` without their throughput, the one value that differs between identical runs."""
+    return [{key: value for key, value in record.items() if key != "images_per_sec"} for record in run_records]
 
 
 def toy_ring_config(**overrides) -> ml_collections.ConfigDict:

@@ -14,11 +14,6 @@ from ganjax.models import MODELS, Networks
 from ganjax.train import train_and_evaluate
 
 
-@pytest.fixture
-def npz(tmp_path):
-    return write_digit_npz(tmp_path / "digits.npz")
-
-
 def _train(tmp_path, npz_path, **overrides):
     config = tiny_dcgan_config(**{"data.name": "npz", "data.path": str(npz_path), **overrides})
     return train_and_evaluate(config, tmp_path / "run")

@@ -7,7 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from helpers import tiny_dcgan_config, toy_ring_config, write_digit_npz
+from helpers import records, tiny_dcgan_config, toy_ring_config, without_timing
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -18,17 +18,8 @@ from ganjax.train import train_and_evaluate
 
 
 @pytest.fixture
-def npz_config(tmp_path):
-    path = write_digit_npz(tmp_path / "digits.npz")
-    return lambda **overrides: tiny_dcgan_config(**{"data.name": "npz", "data.path": str(path), **overrides})
-
-
-def _records(workdir):
-    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-
-
-def _without_timing(records):
-    return [{key: value for key, value in record.items() if key != "images_per_sec"} for record in records]
+def npz_config(npz):
+    return lambda **overrides: tiny_dcgan_config(**{"data.name": "npz", "data.path": str(npz), **overrides})
 
 
 def test_a_run_writes_checkpoints_metrics_events_and_samples(tmp_path, npz_config):
@@ -38,9 +29,9 @@ def test_a_run_writes_checkpoints_metrics_events_and_samples(tmp_path, npz_confi
 
     assert json.loads((workdir / "config.json").read_text())["model"]["g_width"] == 8
     assert Checkpoints(workdir / "checkpoints").steps() == [2, 4]
-    records = _records(workdir)
-    assert [record["step"] for record in records] == [1, 2, 3, 4]
-    for record in records:
+    run_records = records(workdir)
+    assert [record["step"] for record in run_records] == [1, 2, 3, 4]
+    for record in run_records:
         assert {"d_loss", "g_loss", "images_per_sec", "d_grad_norm", "g_param_norm"} <= record.keys()
         assert record["images_per_sec"] > 0
     events = EventAccumulator(str(workdir / "tensorboard"))
@@ -60,7 +51,7 @@ def test_resuming_continues_exactly(tmp_path, npz_config):
     assert a.step == b.step == 6
     for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    assert _without_timing(_records(straight)) == _without_timing(_records(stopped))
+    assert without_timing(records(straight)) == without_timing(records(stopped))
 
 
 def test_divergence_stops_with_the_network_and_step_and_keeps_the_last_checkpoint(tmp_path, npz_config):
@@ -78,7 +69,7 @@ def test_divergence_stops_with_the_network_and_step_and_keeps_the_last_checkpoin
 def test_toy_ring_covers_the_modes(tmp_path):
     config = toy_ring_config(**{"train.sample_every": 0, "eval.every": 0})
     train_and_evaluate(config, tmp_path / "ring")
-    final = _records(tmp_path / "ring")[-1]
+    final = records(tmp_path / "ring")[-1]
     assert final["step"] == config.train.num_steps
     assert final["modes_covered"] >= 7, final
     assert final["high_quality_share"] >= 0.5, final
