@@ -1,78 +1,108 @@
-"""Every registered image architecture, through its CIFAR-10 recipe shrunk to tiny widths: builds, trains, saves,
-resumes and samples at 32x32 on CPU."""
+"""Every registered image architecture, through its CIFAR-10 recipe's `tiny` variant (the smoke test users run too):
+builds, trains, saves, resumes and samples at 32x32 on CPU."""
 
 from __future__ import annotations
 
 import importlib
-import json
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
-from helpers import write_digit_npz
+from absl import flags
+from conftest import REPO
+from helpers import records
+from ml_collections import config_flags
 
+from ganjax.errors import ConfigError
 from ganjax.models import MODELS
-from ganjax.sampling import generate_ema, latents, load_run, make_generate
+from ganjax.sampling import generate_ema, load_run, make_generate, normal_latents
 from ganjax.train import train_and_evaluate
 
-# Recipe -> the overrides that make it tiny. Each exercises a different part of the step: DCGAN with batch norm,
-# SNGAN with several D steps and spectral norm, BigGAN conditional with self-attention, R3GAN with R1 + R2.
-TINY = {
-    "cifar10_dcgan": {"model.g_width": 8, "model.d_width": 8},
-    "cifar10_sngan": {"model.g_width": 16, "model.d_width": 16, "optim.d_steps": 2},
-    "cifar10_biggan": {
-        "model.g_width": 16,
-        "model.d_width": 16,
-        "model.embedding_dim": 8,
-        "model.attention_resolution": 16,
-        "optim.d_steps": 2,
-    },
-    "cifar10_r3gan": {"model.widths": (16, 16, 16, 16), "model.group_size": 8},
+# Each exercises a different part of the step: DCGAN with batch norm, SNGAN with several D steps and spectral norm,
+# BigGAN conditional with self-attention, R3GAN with R1 + R2.
+RECIPES = ("cifar10_biggan", "cifar10_dcgan", "cifar10_r3gan", "cifar10_sngan")
+# What the tiny variant may change: the networks' size, the D steps per G step and the length of training.
+SIZE_FIELDS = {
+    "model.g_width",
+    "model.d_width",
+    "model.latent_dim",
+    "model.embedding_dim",
+    "model.attention_resolution",
+    "model.widths",
+    "model.group_size",
+    "optim.d_steps",
 }
 
 
-def _recipe(name: str, npz, **overrides):
-    config = importlib.import_module(f"configs.{name}").get_config()
-    config.update_from_flattened_dict(
-        {
-            **TINY[name],
-            "data.name": "npz",
-            "data.path": str(npz),
-            "data.num_threads": 0,
-            "train.batch_size": 8,
-            "train.log_every": 1,
-            "train.sample_every": 2,
-            "train.num_samples": 20,
-            **overrides,
-        }
-    )
-    return config
+def _get_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
+    return importlib.import_module(f"configs.{name}").get_config(variant)
+
+
+def _flattened(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
+    """{"section.field": value} for every field of `config`."""
+    fields = {}
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            fields |= _flattened(value, f"{prefix}{key}.")
+        else:
+            fields[f"{prefix}{key}"] = value
+    return fields
 
 
 def test_every_image_architecture_has_a_recipe_under_test():
-    families = {importlib.import_module(f"configs.{name}").get_config().model.name for name in TINY}
+    families = {_get_config(name).model.name for name in RECIPES}
     assert families == set(MODELS.names()) - {"mlp"}
 
 
-@pytest.fixture(scope="module")
-def cifar_like(tmp_path_factory):
-    return write_digit_npz(tmp_path_factory.mktemp("data") / "rgb32.npz", size=32, channels=3)
+@pytest.mark.parametrize("name", RECIPES)
+def test_the_tiny_variant_is_the_recipe_at_a_smaller_size(name):
+    full, tiny = _flattened(_get_config(name)), _flattened(_get_config(name, "tiny"))
+    assert full.keys() == tiny.keys()
+    changed = {field for field in full if full[field] != tiny[field]}
+    assert {field for field in changed if not field.startswith("train.")} <= SIZE_FIELDS
+    assert tiny["train.num_steps"] == 4 and tiny["train.batch_size"] == 8
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_recipe_trains_saves_resumes_and_samples(tmp_path, cifar_like, name):
+@pytest.mark.parametrize("name", RECIPES)
+def test_the_launch_command_selects_the_variant(name):
+    """`--config configs/<recipe>.py:tiny`, parsed as train.py parses it, is get_config("tiny")."""
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values)
+    flag_values(["train.py", f"--config={REPO / 'configs' / name}.py:tiny"])
+    assert _flattened(flag_values.config) == _flattened(_get_config(name, "tiny"))
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_an_unknown_variant_lists_the_valid_ones(name):
+    with pytest.raises(
+        ConfigError, match=rf"unknown variant 'huge' \(--config configs/{name}.py:VARIANT\); valid: tiny"
+    ):
+        _get_config(name, "huge")
+
+
+def _tiny_recipe(name: str, npz, **overrides) -> ml_collections.ConfigDict:
+    config = _get_config(name, "tiny")
+    config.update_from_flattened_dict({"data.name": "npz", "data.path": str(npz), "data.num_threads": 0, **overrides})
+    return config
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_trains_saves_resumes_and_samples(tmp_path, rgb32_npz, name):
     workdir = tmp_path / name
-    train_and_evaluate(_recipe(name, cifar_like, **{"train.num_steps": 2}), workdir)
-    train_and_evaluate(_recipe(name, cifar_like, **{"train.num_steps": 3}), workdir)
-    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    assert [record["step"] for record in records] == [1, 2, 3]
-    assert all(np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"]) for record in records)
+    tiny = _tiny_recipe(name, rgb32_npz)
+    train_and_evaluate(_tiny_recipe(name, rgb32_npz, **{"train.num_steps": 2}), workdir)
+    train_and_evaluate(tiny, workdir)
+    run_records = records(workdir)
+    assert [record["step"] for record in run_records] == list(range(1, tiny.train.num_steps + 1))
+    assert all(np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"]) for record in run_records)
 
     run = load_run(workdir)
-    assert run.step == 3
+    assert run.step == tiny.train.num_steps
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(run.state))
     networks = run.gan.networks
     labels = jax.numpy.arange(4) % networks.num_classes if networks.num_classes else None
-    images = generate_ema(make_generate(networks), run.state, latents(0, 4, networks.latent_dim), labels)
-    assert images.shape == (4, 32, 32, 3) and np.all(np.abs(images) <= 1)
-    assert (workdir / "samples" / "samples_00000002.png").exists()
+    images = generate_ema(make_generate(networks), run.state, normal_latents(0, 4, networks.latent_dim), labels)
+    assert images.shape == (4, 32, 32, 3)
+    samples = sorted(path.name for path in (workdir / "samples").iterdir())
+    assert samples == [f"samples_{step:08d}.png" for step in range(2, tiny.train.num_steps + 1, 2)]
