@@ -114,7 +114,10 @@ def test_tfds_source_with_mock_data(monkeypatch):
             )
         )
     assert batch["image"].shape == (1, 4, 32, 32, 3) and batch["image"].dtype == np.float32
-    assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
+    # uint8 k becomes k / 127.5 - 1: back on the 0..255 grid, every value is an integer there.
+    levels = (batch["image"] + 1.0) * 127.5
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
+    assert levels.min() > -1e-3 and levels.max() < 255 + 1e-3
 
 
 def test_tfds_failure_says_how_to_use_local_files(monkeypatch):
