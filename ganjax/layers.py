@@ -28,10 +28,10 @@ def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
     Returns:
       (B, 2H, 2W, Cout), where output pixel 2i + t - 1 receives x[i] @ kernel[t] along each spatial axis.
 
-    The gradient is written out by hand because XLA:CPU's own gradient of a transposed convolution is about 10x
-    slower than PyTorch's (its weight gradient is a convolution with a huge "kernel"). Here the input gradient is an
-    ordinary 4x4 stride-2 convolution and the weight gradient one matrix product, both fast paths of XLA
-    (benchmarks/conv_layers.py measures the difference).
+    The gradient is written out by hand because XLA:CPU's own gradient of a transposed convolution is slow (its
+    weight gradient is a convolution with a huge "kernel"). Here the input gradient is an ordinary 4x4 stride-2
+    convolution and the weight gradient one matrix product, both fast paths of XLA (benchmarks/RESULTS.md, "The
+    convolutions with hand-written gradients", compares it with Flax's layer and PyTorch's).
     """
     return _conv_transpose_4x4_s2(x, kernel)
 
@@ -149,8 +149,9 @@ def _input_gradient_kernel(kernel: jax.Array, groups: int) -> jax.Array:
 def _conv_3x3_fast_gradient(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """`_conv_3x3` with its kernel gradient written out as one matrix product per kernel tap (and group).
 
-    XLA:CPU computes a convolution's kernel gradient about 3x slower than its forward pass; this costs about as much
-    as the forward pass. The input gradient is a convolution of the same kind, through this same function, so
+    XLA:CPU computes a convolution's kernel gradient more slowly than its forward pass; these products do as many
+    multiply-adds as the forward pass (benchmarks/RESULTS.md, "The convolutions with hand-written gradients", measures
+    the difference). The input gradient is a convolution of the same kind, through this same function, so
     gradients of gradients (R1, R2, WGAN-GP) also take the fast path.
     """
     return _conv_3x3(x, kernel)
@@ -187,8 +188,8 @@ def _grouped_conv_3x3_by_taps(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """A grouped 3x3 "SAME" convolution as a sum over the 9 kernel taps of per-group matrix products.
 
     Exactly the convolution's multiply-adds, and its derivatives of any order are matrix products too. XLA:CPU
-    instead lowers a grouped convolution to a dense one with a block-diagonal kernel: at 512 channels in groups of
-    16 this form's forward+backward ran 30x faster, and R1's gradient 41x faster (benchmarks/RESULTS.md).
+    instead lowers a grouped convolution to a dense one with a block-diagonal kernel, far slower at 512 channels in
+    groups of 16 (benchmarks/RESULTS.md, "The convolutions with hand-written gradients").
     """
     batch, height, width, in_features = x.shape
     _, _, group_size, out_features = kernel.shape

@@ -92,7 +92,7 @@ def _conv(
     """A "SAME" 3x3 or 1x1 convolution with a bias, spectrally normalised when `spectral_norm`.
 
     Call it inside a compact method. The 1x1 convolution is a Dense layer on the channel axis: the same map and
-    kernel, and a gradient that XLA:CPU computes about 3x faster than a 1x1 convolution's.
+    kernel, with gradients that are plain matrix products instead of XLA:CPU's convolution gradients.
     """
     if kernel_size == 3:
         conv = Conv3x3(features, kernel_init=kernel_init, dtype=dtype)
