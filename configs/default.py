@@ -3,8 +3,8 @@
     python train.py --workdir runs/mnist_dcgan
     python train.py --workdir runs/mnist_dcgan --config.optim.d_lr=1e-4 --config.train.num_steps=2000
 
-About 3 minutes on 2 CPU cores for the 3,000 steps. Offline, read the IDX files from a local folder:
-`GANJAX_DATA_DIR=/path/to/data python train.py ...` (see README.md, "Data").
+README.md's quick start gives the time of the 3,000 steps on 2 CPU cores. Offline, read the IDX files from a local
+folder: `GANJAX_DATA_DIR=/path/to/data python train.py ...` (see README.md, "Data").
 """
 
 import ml_collections
