@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import ml_collections
 from jax.sharding import Mesh
@@ -148,25 +147,3 @@ def check_data_matches_model(
         f"the data and the model disagree: {source.name} has samples of shape {source.sample_shape}, but the model "
         f"makes {networks.sample_shape}{hint}"
     )
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optim": {"d_lr": 1e-4}} -> {"optim.d_lr": 1e-4}."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Lines "key: old -> new" for every field that differs between two config dicts."""
-    old_flat, new_flat = flatten(old), flatten(new)
-    missing = "(absent)"
-    return [
-        f"{key}: {old_flat.get(key, missing)!r} -> {new_flat.get(key, missing)!r}"
-        for key in sorted(old_flat.keys() | new_flat.keys())
-        if old_flat.get(key, missing) != new_flat.get(key, missing)
-    ]
