@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import REPO
-from helpers import write_digit_npz
+from helpers import records, train_command, without_timing
 from PIL import Image
 
 from ganjax.losses import LOSSES
@@ -25,32 +25,17 @@ pytestmark = pytest.mark.slow
 NUM_STEPS = 400
 
 
-def _train_command(workdir, npz, num_steps=NUM_STEPS, **overrides):
-    settings = {
-        "model.g_width": 8,
-        "model.d_width": 8,
-        "model.latent_dim": 16,
-        "train.batch_size": 16,
-        "train.num_steps": num_steps,
-        "train.log_every": 1,
-        "train.checkpoint_every": 50,
-        "train.sample_every": 0,
-        "train.num_samples": 4,
-        "data.name": "npz",
-        "data.path": str(npz),
-        **overrides,
-    }
-    flags = [f"--config.{key}={value}" for key, value in settings.items()]
-    return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}", *flags]
+CHECKPOINT_EVERY = 50
+
+
+def _train_command(workdir, npz, **overrides):
+    """helpers.train_command for NUM_STEPS steps with a checkpoint every CHECKPOINT_EVERY, `overrides` on top."""
+    settings = {"train.num_steps": NUM_STEPS, "train.checkpoint_every": CHECKPOINT_EVERY}
+    return train_command(workdir, npz, **{**settings, **overrides})
 
 
 def _run(command, **kwargs):
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def _records(workdir):
-    lines = (workdir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "images_per_sec"} for line in lines]
 
 
 def _assert_same_state(workdir_a, workdir_b):
@@ -58,11 +43,6 @@ def _assert_same_state(workdir_a, workdir_b):
     assert a.step == b.step == NUM_STEPS
     for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    return write_digit_npz(tmp_path_factory.mktemp("data") / "digits.npz")
 
 
 @pytest.fixture(scope="module")
@@ -121,22 +101,30 @@ def test_a_stop_signal_saves_and_the_same_command_resumes_exactly(tmp_path, npz,
     assert result.returncode == 0, result.stderr
     assert f"resuming from the checkpoint at step {stopped_at}" in result.stderr
     _assert_same_state(straight_run, workdir)
-    assert _records(workdir) == _records(straight_run)
+    assert without_timing(records(workdir)) == without_timing(records(straight_run))
 
 
 def test_kill_9_loses_only_the_steps_since_the_last_checkpoint(tmp_path, npz, straight_run):
     workdir = tmp_path / "killed"
     command = _train_command(workdir, npz)
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: (workdir / "checkpoints" / "50").is_dir(), process, "the first checkpoint")
+    _wait_for(lambda: (workdir / "checkpoints" / str(CHECKPOINT_EVERY)).is_dir(), process, "the first checkpoint")
     process.kill()
     process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "training must not have ended before the kill"
+    logged_before_resume = [record["step"] for record in records(workdir)]
+    killed_at = logged_before_resume[-1]
+    assert logged_before_resume == list(range(1, killed_at + 1))
+    assert CHECKPOINT_EVERY <= killed_at < NUM_STEPS, "the kill must land mid-run for this test to mean anything"
 
     result = _run(command)
     assert result.returncode == 0, result.stderr
-    assert "resuming from the checkpoint at step" in result.stderr
+    [resumed_from] = map(int, re.findall(r"resuming from the checkpoint at step (\d+)", result.stderr))
+    # The newest checkpoint that was complete at the kill: the steps since then are lost and done again.
+    assert resumed_from % CHECKPOINT_EVERY == 0 and CHECKPOINT_EVERY <= resumed_from <= killed_at
     _assert_same_state(straight_run, workdir)
-    assert _records(workdir) == _records(straight_run), "steps logged after the last checkpoint must not repeat"
+    # Every step logged exactly once and as in the straight run: the lost steps' records were replaced, not repeated.
+    assert without_timing(records(workdir)) == without_timing(records(straight_run))
 
 
 def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
@@ -146,21 +134,10 @@ def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
     assert "Traceback" not in result.stderr
 
 
-def test_sampling_a_conditional_model_by_class(tmp_path):
-    npz = write_digit_npz(tmp_path / "rgb32.npz", size=32, channels=3)
-    config = importlib.import_module("configs.cifar10_sngan").get_config()
+def test_sampling_a_conditional_model_by_class(tmp_path, rgb32_npz):
+    config = importlib.import_module("configs.cifar10_sngan").get_config("tiny")
     config.update_from_flattened_dict(
-        {
-            "model.g_width": 16,
-            "model.d_width": 16,
-            "model.num_classes": 10,
-            "optim.d_steps": 1,
-            "data.name": "npz",
-            "data.path": str(npz),
-            "train.batch_size": 8,
-            "train.num_steps": 1,
-            "train.sample_every": 0,
-        }
+        {"model.num_classes": 10, "data.name": "npz", "data.path": str(rgb32_npz), "train.num_steps": 1}
     )
     workdir = tmp_path / "conditional"
     train_and_evaluate(config, workdir)

@@ -4,13 +4,11 @@ coordinator, and a stop signal to one process of two."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import jax
@@ -18,7 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA
-from helpers import tiny_dcgan_config, write_digit_npz
+from helpers import records, tiny_dcgan_config, train_command
 from jax.sharding import PartitionSpec
 
 from ganjax import parallel
@@ -48,24 +46,10 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _train_command(workdir, npz, **overrides) -> list[str]:
-    settings = {
-        "model.g_width": 8,
-        "model.d_width": 8,
-        "model.latent_dim": 16,
-        "train.batch_size": 16,
-        "train.num_steps": NUM_STEPS,
-        "train.log_every": 1,
-        "train.checkpoint_every": 2,
-        "train.sample_every": 2,
-        "train.num_samples": 4,
-        "data.name": "npz",
-        "data.path": str(npz),
-        "data.num_threads": 0,
-        **overrides,
-    }
-    return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}"] + [
-        f"--config.{key}={value}" for key, value in settings.items()
-    ]
+    """helpers.train_command for NUM_STEPS steps that save and sample every other one, reading batches in the main
+    thread, with `overrides` on top."""
+    settings = {"train.num_steps": NUM_STEPS, "train.checkpoint_every": 2, "train.sample_every": 2}
+    return train_command(workdir, npz, **{**settings, "data.num_threads": 0, **overrides})
 
 
 def _start(command, env) -> subprocess.Popen:
@@ -102,10 +86,6 @@ def _launch_two(workdir, npz, **overrides) -> list[subprocess.Popen]:
     ]
 
 
-def _records(workdir) -> list[dict]:
-    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-
-
 def _flat_params(state, network: str) -> np.ndarray:
     return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(getattr(state, network).params)])
 
@@ -118,11 +98,6 @@ def _assert_same_training(run_a, run_b, start, tolerance: float) -> None:
     for network in ("generator", "discriminator"):
         a, b, origin = (_flat_params(state, network) for state in (run_a, run_b, start))
         assert np.linalg.norm(a - b) <= tolerance * np.linalg.norm(a - origin), network
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    return write_digit_npz(tmp_path_factory.mktemp("data") / "digits.npz")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +127,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
     assert "devices: 4 x cpu" in chief_log
     assert Checkpoints(workdir / "checkpoints").steps() == [2, 4]
     # Only process 0 writes records, samples and the config, and only it logs below warnings.
-    assert [record["step"] for record in _records(workdir)] == list(range(1, NUM_STEPS + 1))
+    assert [record["step"] for record in records(workdir)] == list(range(1, NUM_STEPS + 1))
     assert sorted(path.name for path in (workdir / "samples").iterdir()) == [
         "samples_00000002.png",
         "samples_00000004.png",
@@ -161,7 +136,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
     assert "devices:" not in other_log and "parameters:" not in other_log
 
     # The same global batches, initialisation and randomness: the losses agree to float rounding at every step.
-    for two, one in zip(_records(workdir), _records(one_process_run), strict=True):
+    for two, one in zip(records(workdir), records(one_process_run), strict=True):
         np.testing.assert_allclose([two[key] for key in LOSSES], [one[key] for key in LOSSES], rtol=1e-5, atol=1e-6)
     two, one = load_run(workdir), load_run(one_process_run)
     assert two.step == one.step == NUM_STEPS
@@ -192,7 +167,7 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     assert int(state.step) == NUM_STEPS + 2
     assert state.generator.params["Dense_0"]["kernel"].sharding.spec == PartitionSpec(None, parallel.FSDP_AXIS)
     assert Checkpoints(resumed / "checkpoints").steps() == [2, 4, 6]
-    assert [record["step"] for record in _records(resumed)] == list(range(1, NUM_STEPS + 3))
+    assert [record["step"] for record in records(resumed)] == list(range(1, NUM_STEPS + 3))
     _assert_same_training(state, reference_state, init_state(build_gan(config), config.seed), tolerance=0.02)
 
 
@@ -212,7 +187,7 @@ def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(tmp_pa
     results = _finish(_launch_two(tmp_path / "run", npz, **evaluation))
     for index, (status, stderr) in enumerate(results):
         assert status == 0, f"process {index}:\n{stderr}"
-    fids = {record["step"]: record["fid"] for record in _records(tmp_path / "run") if "fid" in record}
+    fids = {record["step"]: record["fid"] for record in records(tmp_path / "run") if "fid" in record}
     assert sorted(fids) == [2, 4] and all(np.isfinite(list(fids.values())))
     best = Checkpoints(tmp_path / "run" / "best")
     assert best.steps() == [min(fids, key=fids.get)]
@@ -221,8 +196,7 @@ def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(tmp_pa
     assert "Inception features" in results[0][1] and "Inception features" not in results[1][1]  # one progress bar
 
 
-def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path):
-    npz = write_digit_npz(tmp_path / "digits.npz")
+def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path, npz):
     config = tiny_dcgan_config(**{"data.name": "npz", "data.path": str(npz), "train.num_steps": 3})
     replicated = train_and_evaluate(config, tmp_path / "replicated")
     config.mesh.update({"data": 2, "fsdp": 4})
@@ -236,7 +210,7 @@ def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path):
     assert adam_mu.sharding.spec == kernel.sharding.spec
     for a, b in zip(jax.tree.leaves(replicated), jax.tree.leaves(sharded), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-    for a, b in zip(_records(tmp_path / "replicated"), _records(tmp_path / "fsdp"), strict=True):
+    for a, b in zip(records(tmp_path / "replicated"), records(tmp_path / "fsdp"), strict=True):
         np.testing.assert_allclose([a[key] for key in LOSSES], [b[key] for key in LOSSES], rtol=1e-5, atol=1e-6)
 
 
@@ -329,4 +303,4 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint(tm
         assert ("stopped by SIGTERM" if index == 1 else "stopped by another process") in line
     assert stopped_at[0] == stopped_at[1] < num_steps
     assert Checkpoints(workdir / "checkpoints").steps() == [stopped_at[0]]
-    assert _records(workdir)[-1]["step"] == stopped_at[0]
+    assert records(workdir)[-1]["step"] == stopped_at[0]
