@@ -84,19 +84,18 @@ def wgan_gp(discriminator: Discriminator, real: Inputs, fake: Inputs, key: jax.A
     return jnp.mean((gradient_norms(discriminator, interpolates) - 1.0) ** 2)
 
 
-CONSISTENCY_POLICY = ("flip", "translation")
-
-
 @PENALTIES.register("bcr")
 def balanced_consistency(discriminator: Discriminator, real: Inputs, fake: Inputs, key: jax.Array) -> jax.Array:
     """Balanced consistency regularisation (Zhao et al. 2021, "Improved Consistency Regularization for GANs").
 
-    E (D(x) - D(T(x)))^2 + E (D(G(z)) - D(T(G(z))))^2, with T a random flip and translation (their CIFAR-10 choice).
-    The paper weights both terms by 10.
+    E (D(x) - D(T(x)))^2 + E (D(G(z)) - D(T(G(z))))^2, with T their CIFAR-10 choice: a horizontal flip with
+    probability 1/2, then a random translation. The paper weights both terms by 10.
     """
     total = jnp.zeros((), jnp.float32)
     for inputs, inputs_key in zip((real, fake), jax.random.split(key), strict=True):
-        transformed = augment.augment(inputs_key, inputs.images, CONSISTENCY_POLICY, jnp.float32(1.0))
+        flip_key, shift_key = jax.random.split(inputs_key)
+        transformed = augment.augment(flip_key, inputs.images, ("flip",), jnp.float32(0.5))
+        transformed = augment.augment(shift_key, transformed, ("translation",), jnp.float32(1.0))
         difference = discriminator(inputs.images, inputs.labels) - discriminator(transformed, inputs.labels)
         total = total + jnp.mean(difference**2)
     return total
