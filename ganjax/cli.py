@@ -1,7 +1,11 @@
-"""What the command-line entry points share: the compilation cache and how errors reach the user."""
+"""What the command-line entry points share: logging, XLA:CPU's fast convolutions, the compilation cache and how
+errors reach the user."""
 
 from __future__ import annotations
 
+import difflib
+import importlib.metadata
+import importlib.util
 import logging
 import os
 import pathlib
@@ -10,13 +14,22 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import jax
+import ml_collections
 from absl import flags
 from absl import logging as absl_logging
+from ml_collections import config_flags
 
 from ganjax.errors import GanjaxError
 
 T = TypeVar("T")
 CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+CPU_FLAGS_ENV = "GANJAX_CPU_FLAGS"
+_CONVOLUTION_FUSION_FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
+_EIGEN_CONVOLUTIONS_FLAG = f"--{_CONVOLUTION_FUSION_FLAG_NAME}=-individual_convolution"
+# jaxlib releases whose XLA is known to accept the flag: an XLA that does not know a flag in XLA_FLAGS refuses to start.
+_JAXLIB_VERSIONS_WITH_CONVOLUTION_FUSION_FLAG = ("0.10.2",)
+
+log = logging.getLogger("ganjax.cli")
 
 
 def configure_logging() -> None:
@@ -25,6 +38,29 @@ def configure_logging() -> None:
     logging.getLogger("ganjax").setLevel(logging.INFO)
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
+
+
+def use_fast_cpu_convolutions() -> None:
+    """Adds `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` to $XLA_FLAGS: XLA:CPU's convolutions
+    then take its Eigen path instead of YNNPACK, the faster one on the CPUs ganjax was measured on
+    (benchmarks/RESULTS.md, "XLA:CPU's convolutions, with and without the flag").
+
+    Call it after configure_logging() and before anything creates a JAX backend: XLA reads $XLA_FLAGS then. It does
+    nothing when $GANJAX_CPU_FLAGS is 0, when $XLA_FLAGS already names the flag, or when the installed jaxlib is not
+    one the flag was verified on. It does not ask which backend JAX will use, since asking would create the backends:
+    the flag changes only XLA:CPU's compiler, so on a GPU or TPU host the accelerator's programs stay as they were.
+    """
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+    if os.environ.get(CPU_FLAGS_ENV) == "0" or _CONVOLUTION_FUSION_FLAG_NAME in xla_flags:
+        return
+    if importlib.metadata.version("jaxlib") not in _JAXLIB_VERSIONS_WITH_CONVOLUTION_FUSION_FLAG:
+        return
+    os.environ["XLA_FLAGS"] = f"{xla_flags} {_EIGEN_CONVOLUTIONS_FLAG}".strip()
+    log.info(
+        "XLA:CPU convolutions on the Eigen path: added %s to XLA_FLAGS (%s=0 turns this off)",
+        _EIGEN_CONVOLUTIONS_FLAG,
+        CPU_FLAGS_ENV,
+    )
 
 
 def enable_compilation_cache() -> None:
@@ -45,3 +81,50 @@ def run_reporting_errors(function: Callable[..., T], *args, **kwargs) -> T:
     except GanjaxError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def define_config_flag(default: str | pathlib.Path) -> config_flags.FlagHolder:
+    """`--config FILE[:VARIANT]` (a Python file with get_config()) and its `--config.FIELD=VALUE` overrides.
+
+    A config that refuses its variant, or an override that names a field the config does not have, exits with status
+    2 and one line (for a field: the valid fields of its section and the closest match) instead of the traceback
+    ml_collections gives while the flag is defined.
+    """
+    message = _config_flag_problem(sys.argv[1:], str(default))
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    return config_flags.DEFINE_config_file("config", str(default), "Config file (a get_config() module)[:variant].")
+
+
+def _config_flag_problem(argv: list[str], default: str) -> str | None:
+    """What is wrong with the `--config` and `--config.a.b=...` flags in argv, or None (also when the config file
+    does not exist: ml_collections names it)."""
+    config_spec, overrides = default, []
+    for index, argument in enumerate(argv):
+        name, has_value, value = argument.partition("=")
+        if name == "--config":
+            config_spec = value if has_value else argv[index + 1] if index + 1 < len(argv) else default
+        elif name.startswith("--config."):
+            overrides.append(name.removeprefix("--config."))
+    path, _, variant = config_spec.partition(":")
+    if not pathlib.Path(path).is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("_ganjax_cli_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        config = module.get_config(variant) if variant else module.get_config()
+    except GanjaxError as error:
+        return str(error)
+    for field in overrides:
+        section, parents = config, []
+        for key in field.split("."):
+            if not isinstance(section, ml_collections.ConfigDict) or key not in section:
+                where = f"--config.{'.'.join(parents)}" if parents else "the config"
+                valid = sorted(section.keys()) if isinstance(section, ml_collections.ConfigDict) else []
+                close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                return f"--config.{field}: {where} has no field {key!r}{hint}; valid: {', '.join(valid) or 'none'}"
+            section, parents = section[key], [*parents, key]
+    return None

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import gzip
 import pathlib
+import zipfile
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ganjax.errors import DataError
 
@@ -24,6 +25,16 @@ def _require(path: pathlib.Path, what: str) -> pathlib.Path:
     if not path.exists():
         raise DataError(f"{what}: {path} does not exist")
     return path
+
+
+def open_image(path: pathlib.Path) -> Image.Image:
+    """The image file at `path`, opened lazily by Pillow; DataError naming the file when it is not a readable image."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"{path} is not a readable image ({error}); remove it or convert it to PNG") from None
+    return image
 
 
 def _read_maybe_gzipped(path: pathlib.Path) -> bytes:
@@ -73,7 +84,7 @@ def read_cifar10_webp(folder: pathlib.Path, split: str) -> tuple[np.ndarray, np.
     batches = []
     for name in names:
         path = _require(folder / name, "CIFAR-10 WebP grid")
-        grid = np.asarray(Image.open(path).convert("RGB"))
+        grid = np.asarray(open_image(path).convert("RGB"))
         if grid.shape != (3200, 3200, 3):
             raise DataError(f"{path} should be a 3200x3200 RGB grid of 32x32 tiles; it is {grid.shape}")
         batches.append(grid.reshape(100, 32, 100, 32, 3).transpose(0, 2, 1, 3, 4).reshape(10000, 32, 32, 3))
@@ -117,7 +128,7 @@ def read_image_folder(
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")
-    images = [Image.open(p) for p in paths]
+    images = [open_image(p) for p in paths]
     grey = all(image.mode in ("1", "L", "I;16", "I") for image in images)
     mode = "L" if grey else "RGB"
     images = [image.convert(mode) for image in images]
@@ -138,11 +149,18 @@ def read_image_folder(
 
 def read_npz(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (N, H, W, C) uint8 and labels (N,) int32 or None from a `.npz` with `images` [and `labels`]."""
-    with np.load(_require(path, "npz dataset (--config.data.path)")) as archive:
-        if "images" not in archive:
-            raise DataError(f"{path} has no 'images' array; it holds: {', '.join(archive.files) or 'nothing'}")
-        images = archive["images"]
-        labels = archive["labels"].astype(np.int32) if "labels" in archive else None
+    try:
+        with np.load(_require(path, "npz dataset (--config.data.path)")) as archive:
+            if "images" not in archive:
+                raise DataError(f"{path} has no 'images' array; it holds: {', '.join(archive.files) or 'nothing'}")
+            images = archive["images"]
+            labels = archive["labels"].astype(np.int32) if "labels" in archive else None
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # not an npz, truncated, or pickled objects
+        raise DataError(
+            f"{path} is not a readable .npz (a zip of .npy arrays); write one with numpy.savez(path, images=...)"
+        ) from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise DataError(
             f"{path}: 'images' must be uint8 of shape (N, H, W) or (N, H, W, C); it is {images.dtype} {images.shape}"
