@@ -13,15 +13,15 @@ import pathlib
 import jax.numpy as jnp
 from absl import app, flags
 
-from ganjax.cli import configure_logging, run_reporting_errors
+from ganjax.cli import configure_logging, run_reporting_errors, use_fast_cpu_convolutions
 from ganjax.errors import ConfigError
 from ganjax.sampling import (
     class_rows,
     generate_ema,
     interpolation_latents,
-    latents,
     load_run,
     make_generate,
+    normal_latents,
     picture,
     random_labels,
     save_png,
@@ -55,7 +55,7 @@ def write_samples() -> pathlib.Path:
         z, labels = class_rows(_SEED.value, num_classes, _PER_CLASS.value, latent_dim)
         columns, kind = _PER_CLASS.value, "classes"
     else:
-        z, labels = latents(_SEED.value, _NUM.value, latent_dim), None
+        z, labels = normal_latents(_SEED.value, _NUM.value, latent_dim), None
         columns, kind = math.ceil(math.sqrt(_NUM.value)), "sample"
     if _CLASS.value is not None:
         labels = jnp.full((len(z),), _CLASS.value, jnp.int32)
@@ -73,6 +73,7 @@ def main(argv: list[str]) -> None:
     if _NUM.value < 1 or _FRAMES.value < 2 or _PER_CLASS.value < 1:
         raise app.UsageError("--num and --per_class must be at least 1 and --frames at least 2")
     configure_logging()
+    use_fast_cpu_convolutions()
     run_reporting_errors(write_samples)
 
 

@@ -20,7 +20,8 @@ import json
 import logging
 import os
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,7 @@ from jax.experimental import multihost_utils
 from ganjax.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECORD_NAME = "integrity.json"
 _PARTIAL_RECORD_NAME = RECORD_NAME + ".partial"
@@ -131,13 +133,15 @@ class Checkpoints:
     collective.
 
     Args:
-      directory: where the step folders go (created if missing).
+      directory: where the step folders go (created if missing, unless `read_only`).
+      read_only: only read (sample.py, the evaluate CLI): nothing is created, and the temporary folder of a save in
+        progress (a run still training) is left alone instead of being cleaned up.
       keep: how many done checkpoints to keep. Once a save is done, every other step folder goes except the `keep` - 1
         newest done ones before it: older checkpoints, folders without a record, and newer ones (a run resumes from
         an older checkpoint only when the newer ones are damaged or unrecorded).
     """
 
-    def __init__(self, directory: str | pathlib.Path, *, keep: int = 3):
+    def __init__(self, directory: str | pathlib.Path, *, keep: int = 3, read_only: bool = False):
         self.directory = pathlib.Path(directory).absolute()
         self._keep = keep
         # Retention is ours, not Orbax's: only done checkpoints count, and they are known only after the record.
@@ -145,8 +149,10 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=None,
             enable_async_checkpointing=True,
-            create=True,
-            cleanup_tmp_directories=True,
+            create=not read_only,
+            cleanup_tmp_directories=not read_only,
+            read_only=read_only,
+            save_interval_steps=0 if read_only else 1,
             lightweight_initialize=True,
         )
         handlers = {
@@ -268,12 +274,23 @@ class Checkpoints:
           CheckpointError: every checkpoint is damaged.
           ConfigError: the newest intact checkpoint was written by an incompatible config.
         """
+        return self.newest_intact(lambda step: self.restore(step, abstract_state, config))
+
+    def newest_intact(self, read: Callable[[int], T]) -> tuple[int, T] | None:
+        """(step, read(step)) for the newest done step whose `read` raises no CheckpointError; None when there are no
+        checkpoints. `read` reads through this object's verifying methods (`restore`, `config`, `metrics`).
+
+        Each damaged checkpoint is named in one warning and skipped.
+
+        Raises:
+          CheckpointError: every checkpoint is damaged.
+        """
         steps = self.steps()
         if not steps:
             return None
         for step in reversed(steps):
             try:
-                state = self.restore(step, abstract_state, config)
+                result = read(step)
             except CheckpointError as damage:
                 log.warning("%s; skipped", damage)
                 continue
@@ -281,7 +298,7 @@ class Checkpoints:
                 "checkpoint %s verified: every file matches its integrity record, every value is finite",
                 self._folder(step),
             )
-            return step, state
+            return step, result
         raise CheckpointError(
             f"none of the {len(steps)} checkpoints in {self.directory} is intact (each is named in a warning above); "
             "restore them from a backup, or move the folder away to start from scratch"

@@ -7,7 +7,6 @@ Samples come from the EMA generator in inference mode (batch norm uses its runni
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import pathlib
 from collections.abc import Callable
@@ -20,16 +19,16 @@ from PIL import Image
 
 from ganjax.checkpoint import Checkpoints
 from ganjax.data.sources import model_range_to_uint8
-from ganjax.errors import ConfigError
+from ganjax.errors import CheckpointError, ConfigError
 from ganjax.models import Networks
-from ganjax.state import Gan, PyTree, TrainState, build_gan, init_state
+from ganjax.state import Gan, PyTree, TrainState, abstract_state, build_gan
 
 # Latents for sample grids and evaluations are drawn from seeds offset by these, away from the training keys.
 GRID_SEED_OFFSET = 1_000_003
 EVAL_SEED_OFFSET = 2_000_003
 
 
-def latents(seed: int, num: int, latent_dim: int) -> jax.Array:
+def normal_latents(seed: int, num: int, latent_dim: int) -> jax.Array:
     """(num, latent_dim) standard-normal latents, a pure function of the seed."""
     return jax.random.normal(jax.random.PRNGKey(seed), (num, latent_dim), jnp.float32)
 
@@ -48,7 +47,7 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 
 def interpolation_latents(seed: int, num_strips: int, frames: int, latent_dim: int) -> jax.Array:
     """(num_strips * frames, latent_dim): each strip slerps from one random latent to another."""
-    ends = latents(seed, 2 * num_strips, latent_dim).reshape(num_strips, 2, latent_dim)
+    ends = normal_latents(seed, 2 * num_strips, latent_dim).reshape(num_strips, 2, latent_dim)
     t = jnp.linspace(0.0, 1.0, frames)
     return jnp.concatenate([slerp(start, end, t) for start, end in ends])
 
@@ -56,7 +55,18 @@ def interpolation_latents(seed: int, num_strips: int, frames: int, latent_dim: i
 def class_rows(seed: int, num_classes: int, per_class: int, latent_dim: int) -> tuple[jax.Array, jax.Array]:
     """Inputs for a grid with one row per class: latents (num_classes * per_class, D) and labels 0, 0, ..., 1, ..."""
     labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
-    return latents(seed, num_classes * per_class, latent_dim), labels
+    return normal_latents(seed, num_classes * per_class, latent_dim), labels
+
+
+def grid_inputs(seed: int, num: int, networks: Networks) -> tuple[jax.Array, jax.Array | None, int | None]:
+    """Fixed inputs of a sample grid of about `num` images: (latents, labels or None, columns or None for a square).
+
+    A conditional model's grid has one row per class.
+    """
+    if not networks.num_classes:
+        return normal_latents(seed, num, networks.latent_dim), None, None
+    per_class = max(1, num // networks.num_classes)
+    return *class_rows(seed, networks.num_classes, per_class, networks.latent_dim), per_class
 
 
 def random_labels(seed: int, num: int, num_classes: int) -> jax.Array | None:
@@ -146,22 +156,32 @@ class SavedRun:
 
 
 def load_run(workdir: str | pathlib.Path, step: int | None = None, checkpoint_dir: str = "checkpoints") -> SavedRun:
-    """Restores a checkpoint of `workdir` (the newest when `step` is None) onto one device, with its own config."""
+    """Restores a checkpoint of `workdir` onto one device, with its own config: the one at `step`, or the newest
+    intact one (damaged ones are named in a warning and skipped). Verified as training verifies it, and read only:
+    a run that is still training is not disturbed.
+
+    Raises:
+      ConfigError: `workdir` holds no checkpoint folder.
+      CheckpointError: the checkpoint at `step` is damaged or missing, or none of the checkpoints is intact.
+    """
     directory = pathlib.Path(workdir) / checkpoint_dir
     if not directory.is_dir():
         raise ConfigError(f"no checkpoints in {directory}: is --workdir the folder that train.py wrote?")
-    checkpoints = Checkpoints(directory)
-    try:
-        available = checkpoints.steps()
-        step = available[-1] if step is None and available else step
-        if step not in available:
-            raise ConfigError(f"no checkpoint at step {step} in {directory}; available: {available or 'none'}")
+    checkpoints = Checkpoints(directory, read_only=True)
+
+    def read(step: int) -> SavedRun:
         config = ml_collections.ConfigDict(checkpoints.config(step))
         gan = build_gan(config)
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        abstract = jax.eval_shape(functools.partial(init_state, gan), config.seed)
-        target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
-        state = checkpoints.restore(step, target, config.to_dict())
+        target = abstract_state(gan, config.seed, jax.tree.map(lambda _: device, abstract_state(gan, config.seed)))
+        return SavedRun(config, gan, checkpoints.restore(step, target, config.to_dict()), step)
+
+    try:
+        if step is not None:
+            return read(step)
+        newest = checkpoints.newest_intact(read)
     finally:
         checkpoints.close()
-    return SavedRun(config, gan, state, step)
+    if newest is None:
+        raise CheckpointError(f"no complete checkpoint in {directory}: train.py has not finished saving one yet")
+    return newest[1]
