@@ -68,13 +68,13 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
     import numpy as np
 
     from ganjax import parallel
-    from ganjax.state import build_gan, init_state
-    from ganjax.train import batch_spec, jit_train_step, state_shardings
+    from ganjax.state import build_gan, create_state, state_shardings
+    from ganjax.step import batch_spec, jit_train_step
 
     mesh = parallel.make_mesh(config.mesh)
     gan = build_gan(config)
     shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    state = create_state(gan, config.seed, shardings)
     sharding = parallel.step_batch_sharding(mesh)
     spec = batch_spec(gan, config.train.batch_size, sharding)
     rng = np.random.default_rng(0)

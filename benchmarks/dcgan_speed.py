@@ -30,8 +30,8 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
 from ganjax.models.dcgan import spatial_layout  # noqa: E402
-from ganjax.state import build_gan, init_state  # noqa: E402
-from ganjax.train import jit_train_step, state_shardings  # noqa: E402
+from ganjax.state import build_gan, create_state, state_shardings  # noqa: E402
+from ganjax.step import jit_train_step  # noqa: E402
 
 
 def dcgan_config(resolution: int, channels: int) -> ml_collections.ConfigDict:
@@ -46,7 +46,7 @@ def ganjax_runner(config: ml_collections.ConfigDict, batch_size: int):
     mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": 1}), jax.devices()[:1])
     gan = build_gan(config)
     shardings = state_shardings(gan, config.seed, mesh)
-    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    state = create_state(gan, config.seed, shardings)
     step = jit_train_step(gan, mesh, shardings)
     shape = (1, batch_size, *gan.networks.sample_shape)
     images = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)

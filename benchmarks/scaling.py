@@ -18,7 +18,6 @@ depend on it.
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import json
 import pathlib
@@ -57,8 +56,8 @@ def measure_memory(args) -> list[dict[str, float]]:
     import jax
 
     from ganjax import parallel
-    from ganjax.state import build_gan, init_state
-    from ganjax.train import batch_spec, jit_train_step, state_shardings
+    from ganjax.state import abstract_state, build_gan, state_shardings
+    from ganjax.step import batch_spec, jit_train_step
 
     results = []
     for fsdp in (1, *args.fsdp):
@@ -66,8 +65,8 @@ def measure_memory(args) -> list[dict[str, float]]:
         mesh = parallel.make_mesh(config.mesh)
         gan = build_gan(config)
         shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-        abstract = jax.eval_shape(functools.partial(init_state, gan), config.seed)
-        state = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+        abstract = abstract_state(gan, config.seed)
+        state = abstract_state(gan, config.seed, shardings)
         batch = batch_spec(gan, config.train.batch_size, parallel.step_batch_sharding(mesh))
         started = time.perf_counter()
         memory = jit_train_step(gan, mesh, shardings).lower(state, batch).compile().memory_analysis()

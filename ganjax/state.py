@@ -2,14 +2,15 @@
 
 Everything that changes during training lives in `TrainState`: both networks' parameters and mutable Flax
 collections (batch statistics, spectral-norm vectors), both Optax states, the EMA generator, the step, the RNG key and
-the augmentation probability. It is created by `init_state`, returned by the train step, and saved whole in every
-checkpoint. Everything that does not change (the Flax modules, the optimizers, the loss, the penalties) lives in
-`Gan`, which is rebuilt from the config.
+the augmentation probability. It is created by `init_state` (`create_state` lays it out over a mesh), returned by the
+train step, and saved whole in every checkpoint. Everything that does not change (the Flax modules, the optimizers,
+the loss, the penalties) lives in `Gan`, which is rebuilt from the config.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from ganjax import parallel
 from ganjax.losses import LOSSES, LossPair
 from ganjax.models import Networks, build_networks
 from ganjax.optim import make_optimizers
@@ -158,3 +160,30 @@ def init_state(gan: Gan, seed: int | jax.Array) -> TrainState:
         ema_params=jax.tree.map(jnp.copy, generator.params),  # its own buffers: the state is donated whole
         augment_p=jnp.asarray(gan.augmentation.initial_p, jnp.float32),
     )
+
+
+def abstract_state(gan: Gan, seed: int, shardings: TrainState | None = None) -> TrainState:
+    """The state's shapes and dtypes (a tree of jax.ShapeDtypeStruct), computed without creating it.
+
+    With `shardings` (a tree like the state) every leaf also carries its sharding: the target a checkpoint restores
+    into.
+    """
+    abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
+    if shardings is None:
+        return abstract
+    return jax.tree.map(lambda leaf, sharding: leaf.update(sharding=sharding), abstract, shardings)
+
+
+def state_shardings(
+    gan: Gan, seed: int, mesh: jax.sharding.Mesh, fsdp_min_size: int = parallel.FSDP_MIN_SIZE
+) -> TrainState:
+    """Where each leaf of the state lives: a tree like the state, of shardings. Replicated, except that large arrays
+    are split over the mesh's fsdp axis when it has one (`parallel.fsdp_spec`)."""
+    return jax.tree.map(
+        lambda leaf: parallel.state_sharding(mesh, leaf.shape, fsdp_min_size), abstract_state(gan, seed)
+    )
+
+
+def create_state(gan: Gan, seed: int, shardings: TrainState) -> TrainState:
+    """The state at step 0, created where `shardings` puts it (no device ever holds an unsharded copy)."""
+    return jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, seed)

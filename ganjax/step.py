@@ -12,6 +12,8 @@ stands (`train=False`), so within an update every evaluation of D is the same fu
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import jax
@@ -19,13 +21,15 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
-from ganjax import augment
+from ganjax import augment, parallel
 from ganjax.penalties import PENALTIES, Inputs
 from ganjax.state import Gan, NetworkState, PyTree, TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 StepFn = Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
+
+log = logging.getLogger(__name__)
 
 
 def apply_network(
@@ -100,7 +104,7 @@ def make_train_step(
     def gathered(params: PyTree) -> PyTree:
         return params if param_sharding is None else jax.lax.with_sharding_constraint(params, param_sharding)
 
-    def latents(key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array | None]:
+    def generator_inputs(key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array | None]:
         """Generator inputs: latents (B, latent_dim) and, when conditional, uniformly drawn labels (B,)."""
         z_key, label_key = jax.random.split(key)
         z = constrain(jax.random.normal(z_key, (batch_size, gan.networks.latent_dim), jnp.float32))
@@ -113,7 +117,7 @@ def make_train_step(
 
     def discriminator_update(d: NetworkState, g: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
         latent_key, real_key, fake_key, penalty_key = jax.random.split(key, 4)
-        z, fake_labels = latents(latent_key, real.images.shape[0])
+        z, fake_labels = generator_inputs(latent_key, real.images.shape[0])
         fake_images, g_collections = apply_network(
             generator, gathered(g.params), g.collections, z, fake_labels, train=True
         )
@@ -153,7 +157,7 @@ def make_train_step(
 
     def generator_update(g: NetworkState, d: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
         latent_key, real_key, fake_key = jax.random.split(key, 3)
-        z, fake_labels = latents(latent_key, real.images.shape[0])
+        z, fake_labels = generator_inputs(latent_key, real.images.shape[0])
         # Only relativistic objectives read the real logits; for the others XLA drops this pass.
         real_images = augmented(real_key, real.images, p)
         d_params = gathered(d.params)
@@ -178,8 +182,8 @@ def make_train_step(
         labels = batch["label"] if num_classes else [None] * gan.d_steps
         keys = jax.random.split(jax.random.fold_in(state.rng, state.step), gan.d_steps + 1)
         p = state.augment_p
-        # d_steps is small and static, so the loop is unrolled: inside a lax.scan body XLA:CPU's convolutions ran
-        # about 9x slower (benchmarks/RESULTS.md).
+        # d_steps is small and static, so the loop is unrolled: inside a lax.scan body XLA:CPU's convolutions lose
+        # their fast paths (benchmarks/RESULTS.md, "DCGAN training step, ganjax vs PyTorch").
         d, g_collections, real_logits = state.discriminator, state.generator.collections, []
         for images, image_labels, key in zip(reals, labels, keys[:-1], strict=True):
             d, g_collections, d_metrics, logits = discriminator_update(
@@ -201,3 +205,52 @@ def make_train_step(
         return new_state, {**d_metrics, **g_metrics, "augment_p": p}
 
     return step
+
+
+def jit_train_step(
+    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True
+) -> jax.stages.Wrapped:
+    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over the batch axes.
+    With an fsdp axis, each network's parameters are gathered where the network is applied."""
+    gathered = parallel.replicated(mesh) if mesh.shape.get(parallel.FSDP_AXIS, 1) > 1 else None
+    return jax.jit(
+        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize, param_sharding=gathered),
+        in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
+        out_shardings=(shardings, parallel.replicated(mesh)),
+        donate_argnums=0,
+    )
+
+
+def batch_spec(gan: Gan, batch_size: int, sharding: jax.sharding.Sharding) -> dict[str, jax.ShapeDtypeStruct]:
+    """The global batch a train step takes: real images (d_steps, B, *sample_shape) float32, and labels
+    (d_steps, B) int32 when the networks are conditional."""
+    leading = (gan.d_steps, batch_size)
+    spec = {"image": jax.ShapeDtypeStruct((*leading, *gan.networks.sample_shape), jnp.float32, sharding=sharding)}
+    if gan.networks.num_classes:
+        spec["label"] = jax.ShapeDtypeStruct(leading, jnp.int32, sharding=sharding)
+    return spec
+
+
+def compile_train_steps(
+    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, state: TrainState, batch: dict
+) -> dict[bool, jax.stages.Compiled]:
+    """The train step compiled ahead of time, keyed by whether it applies the penalties.
+
+    With lazy regularisation (`gan.penalty_interval` > 1) True and False are two programs, with and without the
+    penalties; otherwise both keys hold the one program. Logs the compile time and the per-device memory.
+    """
+    lazy = bool(gan.penalties) and gan.penalty_interval > 1
+    started = time.perf_counter()
+    regularized = jit_train_step(gan, mesh, shardings, regularize=True).lower(state, batch).compile()
+    plain = (
+        jit_train_step(gan, mesh, shardings, regularize=False).lower(state, batch).compile() if lazy else regularized
+    )
+    memory = regularized.memory_analysis()
+    usage = ""
+    if memory is not None:
+        usage = (
+            f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
+            f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
+        )
+    log.info("train step compiled in %.1f s%s", time.perf_counter() - started, usage)
+    return {True: regularized, False: plain}

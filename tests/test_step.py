@@ -10,9 +10,8 @@ import pytest
 from helpers import tiny_dcgan_config
 
 from ganjax import parallel
-from ganjax.state import build_gan, init_state
-from ganjax.step import ema_decay
-from ganjax.train import jit_train_step, state_shardings
+from ganjax.state import build_gan, create_state, init_state, state_shardings
+from ganjax.step import ema_decay, jit_train_step
 
 
 def _batches(config, num_steps: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
@@ -26,7 +25,7 @@ def _train(config, batches, devices):
     mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": len(devices)}), devices)
     gan = build_gan(config)
     shardings = state_shardings(gan, config.seed, mesh)
-    state = jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
+    state = create_state(gan, config.seed, shardings)
     step = jit_train_step(gan, mesh, shardings)
     history = []
     for batch in batches:
