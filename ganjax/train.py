@@ -13,21 +13,19 @@ checkpoints.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import logging
 import pathlib
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
-from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from ganjax import config as config_lib
@@ -35,21 +33,11 @@ from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.data import open_source, train_batches
 from ganjax.errors import NonFiniteError
-from ganjax.metrics import METRICS, Samples
+from ganjax.evaluation import BestCheckpoint, evaluate
 from ganjax.metrics.inception_metrics import check_ready
-from ganjax.sampling import (
-    EVAL_SEED_OFFSET,
-    GRID_SEED_OFFSET,
-    Generate,
-    class_rows,
-    generate_ema,
-    latents,
-    make_generate,
-    picture,
-    random_labels,
-)
-from ganjax.state import Gan, TrainState, build_gan, init_state
-from ganjax.step import make_train_step
+from ganjax.sampling import GRID_SEED_OFFSET, generate_ema, grid_inputs, make_generate, picture
+from ganjax.state import Gan, TrainState, abstract_state, build_gan, create_state, state_shardings
+from ganjax.step import batch_spec, compile_train_steps
 from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
 
 log = logging.getLogger(__name__)
@@ -86,30 +74,36 @@ class StopRequest:
         return self.signal_name is not None
 
 
-def _count_parameters(params: Any) -> int:
-    return sum(leaf.size for leaf in jax.tree.leaves(params))
+def is_due(step: int, every: int, *, last: bool) -> bool:
+    """Whether something done every `every` steps (0: only at the end) is due after step `step`."""
+    return last or (every > 0 and step % every == 0)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
 class _Reporter:
     """Reads each step's metrics one step late, so the host never makes the devices wait; checks them for
-    non-finite values, logs every `log_every` steps and drives the progress bar."""
+    non-finite values and, every `log_every` steps, writes them (metrics.jsonl, TensorBoard) with the training
+    throughput. Shows a progress bar when stderr is a terminal and logs a one-line status otherwise (a batch job).
 
-    def __init__(
-        self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int, checkpoint_dir: pathlib.Path
-    ):
+    `images_per_sec` counts training only: whatever else the loop waits for (checkpoints, sample grids,
+    evaluations) runs inside `paused`.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int):
         self.log_every = config.train.log_every
+        self.num_steps = config.train.num_steps
         self.images_per_step = config.train.batch_size * config.optim.d_steps
         self.writer = writer
-        self.checkpoint_dir = checkpoint_dir
-        self.last_good_checkpoint = start_step  # updated by the trainer after each save
+        self.show_status = writer is not None and not sys.stderr.isatty()
         self._pending: tuple[int, dict[str, jax.Array]] | None = None
         self._clock = (start_step, time.perf_counter())
         self.progress = tqdm(
-            total=config.train.num_steps,
-            initial=start_step,
-            unit="step",
-            dynamic_ncols=True,
-            disable=None if writer is not None else True,
+            total=self.num_steps, initial=start_step, unit="step", dynamic_ncols=True, disable=None if writer else True
         )
 
     def push(self, step: int, metrics: dict[str, jax.Array]) -> None:
@@ -118,7 +112,11 @@ class _Reporter:
         self._pending = (step, metrics)
 
     def flush(self) -> None:
-        """Handles the queued metrics now (blocks until their step is computed)."""
+        """Handles the queued metrics now (blocks until their step is computed).
+
+        Raises:
+          NonFiniteError: naming the network and the step whose loss, gradient or parameters are not finite.
+        """
         if self._pending is None:
             return
         step, metrics = self._pending
@@ -128,169 +126,70 @@ class _Reporter:
             if values[f"{network}_nonfinite"]:
                 raise NonFiniteError(
                     f"non-finite values in the {name} at step {step}: loss {values[f'{network}_loss']}, gradient "
-                    f"norm {values[f'{network}_grad_norm']}, parameter norm {values[f'{network}_param_norm']}. "
-                    f"Nothing after step {self.last_good_checkpoint} was saved; the checkpoints in "
-                    f"{self.checkpoint_dir} are intact. Lower the learning rates (--config.optim.g_lr, "
-                    "--config.optim.d_lr) or change the loss, then resume or start a new --workdir."
+                    f"norm {values[f'{network}_grad_norm']}, parameter norm {values[f'{network}_param_norm']}"
                 )
         self.progress.update(1)
-        if step % self.log_every == 0:
-            now = time.perf_counter()
-            first, since = self._clock
-            values["images_per_sec"] = (step - first) * self.images_per_step / (now - since)
-            self._clock = (step, now)
-            self.progress.set_postfix(d_loss=f"{values['d_loss']:.3f}", g_loss=f"{values['g_loss']:.3f}")
-            if self.writer is not None:
-                self.writer.scalars(step, values)
+        if step % self.log_every:
+            return
+        first, since = self._clock
+        now = time.perf_counter()
+        values["images_per_sec"] = (step - first) * self.images_per_step / (now - since)
+        self._clock = (step, now)
+        self.progress.set_postfix(d_loss=f"{values['d_loss']:.3f}", g_loss=f"{values['g_loss']:.3f}")
+        if self.writer is not None:
+            self.writer.scalars(step, values)
+        if self.show_status:
+            remaining = (self.num_steps - step) * self.images_per_step / values["images_per_sec"]
+            log.info(
+                "step %d/%d: %.0f img/s, d_loss %.4f, g_loss %.4f, ETA %s",
+                step,
+                self.num_steps,
+                values["images_per_sec"],
+                values["d_loss"],
+                values["g_loss"],
+                _duration(remaining),
+            )
+
+    @contextlib.contextmanager
+    def paused(self, step: int) -> Iterator[None]:
+        """For work after step `step` that is not training: handles the step's metrics first (so its throughput
+        is measured up to its end), and measures throughput again from the end of the work."""
+        self.flush()
+        yield
+        self._clock = (step, time.perf_counter())
 
     def close(self) -> None:
         self.progress.close()
 
 
-def state_shardings(
-    gan: Gan, seed: int, mesh: jax.sharding.Mesh, fsdp_min_size: int = parallel.FSDP_MIN_SIZE
-) -> TrainState:
-    """Where each leaf of the state lives: a tree like the state, of shardings. Replicated, except that large arrays
-    are split over the mesh's fsdp axis when it has one (`parallel.fsdp_spec`)."""
-    abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
-    return jax.tree.map(lambda leaf: parallel.state_sharding(mesh, leaf.shape, fsdp_min_size), abstract)
-
-
-def jit_train_step(gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True) -> Any:
-    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over the batch axes.
-    With an fsdp axis, each network's parameters are gathered where the network is applied."""
-    gathered = parallel.replicated(mesh) if mesh.shape.get(parallel.FSDP_AXIS, 1) > 1 else None
-    return jax.jit(
-        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize, param_sharding=gathered),
-        in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
-        out_shardings=(shardings, parallel.replicated(mesh)),
-        donate_argnums=0,
-    )
-
-
-def _restore_or_init(
+def _restore_or_create(
     gan: Gan, config: ml_collections.ConfigDict, config_json: dict, checkpoints: Checkpoints, shardings: TrainState
 ) -> TrainState:
-    latest = checkpoints.latest_step()
-    if latest is None:
+    """The state of the newest intact checkpoint (verified; damaged ones are skipped with a warning), or step 0."""
+    restored = checkpoints.restore_newest(abstract_state(gan, config.seed, shardings), config_json)
+    if restored is None:
         log.info("starting from scratch (no checkpoint in %s)", checkpoints.directory)
-        return jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, config.seed)
-    abstract = jax.eval_shape(functools.partial(init_state, gan), config.seed)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
-    log.info("resuming from the checkpoint at step %d in %s", latest, checkpoints.directory)
-    return checkpoints.restore(latest, target, config_json)
-
-
-def batch_spec(gan: Gan, batch_size: int, sharding: jax.sharding.Sharding) -> dict[str, jax.ShapeDtypeStruct]:
-    """The global batch a train step takes: real images, and labels when the networks are conditional."""
-    leading = (gan.d_steps, batch_size)
-    spec = {"image": jax.ShapeDtypeStruct((*leading, *gan.networks.sample_shape), jnp.float32, sharding=sharding)}
-    if gan.networks.num_classes:
-        spec["label"] = jax.ShapeDtypeStruct(leading, jnp.int32, sharding=sharding)
-    return spec
-
-
-def compile_train_steps(
-    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, state: TrainState, batch: dict
-) -> Callable[[int], Any]:
-    """Compiles the train step ahead of time (with lazy regularisation, a variant with and one without penalties)
-    and returns step_for(s): the compiled step to run on the state after s completed steps."""
-    lazy = bool(gan.penalties) and gan.penalty_interval > 1
-    started = time.perf_counter()
-    compiled = {
-        regularize: jit_train_step(gan, mesh, shardings, regularize=regularize).lower(state, batch).compile()
-        for regularize in ((True, False) if lazy else (True,))
-    }
-    memory = compiled[True].memory_analysis()
-    usage = (
-        ""
-        if memory is None
-        else (
-            f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
-            f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
-        )
-    )
-    log.info("train step compiled in %.1f s%s", time.perf_counter() - started, usage)
-    if not lazy:
-        return lambda completed: compiled[True]
-    return lambda completed: compiled[completed % gan.penalty_interval == 0]
-
-
-def sample_grid_inputs(config: ml_collections.ConfigDict, gan: Gan) -> tuple[jax.Array, jax.Array | None, int | None]:
-    """Fixed (latents, labels, columns) for the sample grids: one row per class when the networks are conditional."""
-    seed, num, num_classes = config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks.num_classes
-    if not num_classes:
-        return latents(seed, num, gan.networks.latent_dim), None, None
-    per_class = max(1, num // num_classes)
-    return *class_rows(seed, num_classes, per_class, gan.networks.latent_dim), per_class
-
-
-def evaluate(config: ml_collections.ConfigDict, generate: Generate, state: TrainState, gan: Gan) -> dict[str, float]:
-    """Every metric in config.eval.metrics, on samples of the EMA generator from fixed latents (and labels).
-
-    Inception features are extracted on this process's devices, the batch split over them; in a multi-process run
-    every process computes the same results and process 0's are used, so all processes agree on the best checkpoint.
-    """
-    eval_seed = config.seed + EVAL_SEED_OFFSET
-
-    def draw(num: int) -> np.ndarray:
-        labels = random_labels(eval_seed + 1, num, gan.networks.num_classes)
-        return generate_ema(generate, state, latents(eval_seed, num, gan.networks.latent_dim), labels)
-
-    local_devices = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}), jax.local_devices())
-    samples = Samples(draw, local_devices)
-    results: dict[str, float] = {}
-    for name in config.eval.metrics:
-        results.update(METRICS.get(name)(samples, config))
-    if jax.process_count() > 1:  # process 0's float64 values, bit for bit (as uint32 pairs: JAX runs in 32 bits)
-        names = sorted(results)
-        bits = np.array([results[name] for name in names], np.float64).view(np.uint32)
-        values = np.asarray(multihost_utils.broadcast_one_to_all(bits)).view(np.float64)
-        results = {name: float(value) for name, value in zip(names, values, strict=True)}
-    return results
-
-
-class BestCheckpoint:
-    """Keeps the state with the lowest `metric` (e.g. "fid") seen so far in `directory`, with its metrics.
-
-    Survives restarts: the best value is read back from the checkpoint. Inactive when `metric` is empty.
-    """
-
-    def __init__(self, directory: pathlib.Path, metric: str):
-        self.metric = metric
-        self.checkpoints = Checkpoints(directory, keep=1) if metric else None
-        self.best = float("inf")
-        step = self.checkpoints.latest_step() if self.checkpoints else None
-        if step is not None:
-            self.best = self.checkpoints.metrics(step).get(metric, float("inf"))
-
-    def offer(self, step: int, state: TrainState, config_json: dict, results: dict[str, float]) -> None:
-        """Saves `state` as the best if results[metric] beats the best so far (all processes must call this)."""
-        if self.checkpoints is None or self.metric not in results or not results[self.metric] < self.best:
-            return
-        self.best = results[self.metric]
-        self.checkpoints.save(step, state, config_json, metrics=results)
-        log.info("step %d: new best %s %.4g, saved in %s", step, self.metric, self.best, self.checkpoints.directory)
-
-    def close(self) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.close()
+        return create_state(gan, config.seed, shardings)
+    step, state = restored
+    log.info("resuming from the checkpoint at step %d", step)
+    return state
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainState:
-    """Trains the GAN that `config` describes, in `workdir`, resuming from its newest checkpoint.
+    """Trains the GAN that `config` describes, in `workdir`, resuming from its newest intact checkpoint.
 
     Writes into workdir: config.json, checkpoints/<step>/ (state and config), metrics.jsonl, tensorboard/ and
     samples/<name>_<step>.png; with config.eval.best_metric (FID by default) among the metrics, also best/<step>/:
-    the state with the lowest value so far, with its metrics. Returns the final state.
+    the state with the best value so far, with its scores. Returns the final state.
 
     Connects to the other processes first when config.distributed or the environment asks for it (see
     ganjax/distributed.py), so nothing may touch a JAX device before this call.
 
     Raises:
       ConfigError: a bad config or data, before anything is compiled.
+      CheckpointError: checkpoints exist in workdir but none of them is intact.
       DistributedError: the coordinator of a multi-process run could not be reached; nothing was written.
-      NonFiniteError: training diverged; the last good checkpoint is kept.
+      NonFiniteError: training diverged; the checkpoints saved before it are kept.
     """
     workdir = pathlib.Path(workdir)
     config_lib.validate_config(config)
@@ -303,31 +202,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config_lib.check_data_matches_model(source, gan.networks, gan.augmentation.policy)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
-    platform = jax.devices()[0].platform
     log.info(
         "devices: %d x %s; mesh %s; data: %s, %d examples",
         jax.device_count(),
-        platform,
+        jax.devices()[0].platform,
         dict(mesh.shape),
         source.name,
         source.num_examples,
     )
 
-    if is_chief:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
     checkpoints = Checkpoints(workdir / CHECKPOINT_DIR, keep=config.train.keep_checkpoints)
-    best_metric = config.eval.best_metric if config.eval.best_metric in config.eval.metrics else ""
-    best = BestCheckpoint(workdir / BEST_CHECKPOINT_DIR, best_metric)
     shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-    state = _restore_or_init(gan, config, config_json, checkpoints, shardings)
-    start_step = int(state.step)
-    g_count, d_count = _count_parameters(state.generator.params), _count_parameters(state.discriminator.params)
-    log.info("parameters: generator %d, discriminator %d", g_count, d_count)
+    state = _restore_or_create(gan, config, config_json, checkpoints, shardings)
+    start_step = last_saved = int(state.step)
+    if is_chief:  # only now: a refused config leaves the run's own config.json in place
+        (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
+    log.info(
+        "parameters: generator %d, discriminator %d",
+        *(sum(leaf.size for leaf in jax.tree.leaves(net.params)) for net in (state.generator, state.discriminator)),
+    )
 
     batch_sharding = parallel.step_batch_sharding(mesh)
     batch = batch_spec(gan, config.train.batch_size, batch_sharding)
-    step_for = compile_train_steps(gan, mesh, shardings, state, batch)
+    train_steps = compile_train_steps(gan, mesh, shardings, state, batch)
     batches = train_batches(
         source,
         batch_size=config.train.batch_size,
@@ -340,35 +237,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         num_threads=config.data.num_threads,
     )
     generate = make_generate(gan.networks, parallel.replicated(mesh))  # every process can read the samples
-    grid_latents, grid_labels, grid_columns = sample_grid_inputs(config, gan)
+    grid_latents, grid_labels, grid_columns = grid_inputs(
+        config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks
+    )
     writer = Writer(workdir, start_step) if is_chief else None
-    reporter = _Reporter(config, writer, start_step, checkpoints.directory)
+    reporter = _Reporter(config, writer, start_step)
+    best = BestCheckpoint(
+        workdir / BEST_CHECKPOINT_DIR, config.eval.best_metric if config.eval.best_metric in config.eval.metrics else ""
+    )
     stop_agreement = distributed.StopAgreement(mesh)
 
-    def save(step: int) -> None:
-        reporter.flush()  # never save a state whose step has not been checked for non-finite values
-        checkpoints.save(step, state, config_json)
-        reporter.last_good_checkpoint = step
-
-    def draw_samples(step: int) -> None:
+    def draw_samples(state: TrainState, step: int) -> None:
         image = picture(generate_ema(generate, state, grid_latents, grid_labels), grid_columns)
         if writer is not None:
             writer.picture(step, "samples", image)
 
-    def run_evaluation(step: int) -> None:
-        results = evaluate(config, generate, state, gan)
-        if results:
-            log.info(
-                "step %d: %s (Inception resize %s)",
-                step,
-                ", ".join(f"{k} {v:.4g}" for k, v in results.items()),
-                config.eval.resize,
-            )
+    def evaluate_and_keep_best(state: TrainState, step: int) -> None:
+        evaluation = evaluate(config, generate, state, gan)
+        if evaluation.scores:
+            log.info("step %d: %s", step, evaluation.describe())
             if writer is not None:
-                writer.scalars(step, results)
-            best.offer(step, state, config_json, results)
+                writer.scalars(step, evaluation.scores, text=evaluation.protocol)
+            best.offer(step, state, config_json, evaluation)
 
-    num_steps, sample_every, eval_every = config.train.num_steps, config.train.sample_every, config.eval.every
+    num_steps = config.train.num_steps
     if start_step >= num_steps:
         log.info("already trained to step %d of %d; nothing to do", start_step, num_steps)
     try:
@@ -376,20 +268,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             for step in range(start_step + 1, num_steps + 1):
                 local_batch = next(batches)
                 global_batch = parallel.global_batch({key: local_batch[key] for key in batch}, batch_sharding)
-                state, metrics = step_for(step - 1)(state, global_batch)
+                regularize = (step - 1) % gan.penalty_interval == 0  # lazy regularisation: every k-th step
+                state, metrics = train_steps[regularize](state, global_batch)
                 reporter.push(step, metrics)
                 stopping, last = stop_agreement(stop.requested), step == num_steps
-                if step % config.train.checkpoint_every == 0 or last or stopping:
-                    save(step)
+                # Each `paused` first checks the step's metrics, so no non-finite state is ever saved or shown.
+                if is_due(step, config.train.checkpoint_every, last=last or stopping):
+                    with reporter.paused(step):
+                        checkpoints.save(step, state, config_json)
+                    last_saved = step
                 if stopping:
                     log.warning(
                         "stopped by %s at step %d; checkpoint saved", stop.signal_name or "another process", step
                     )
                     break
-                if sample_every and (step % sample_every == 0 or last):
-                    draw_samples(step)
-                if (eval_every and step % eval_every == 0) or last:
-                    run_evaluation(step)
+                if is_due(step, config.train.sample_every, last=last):
+                    with reporter.paused(step):
+                        draw_samples(state, step)
+                if is_due(step, config.eval.every, last=last):
+                    with reporter.paused(step):
+                        evaluate_and_keep_best(state, step)
             checkpoints.wait()
         if is_chief and start_step < num_steps:
             log.info(
@@ -399,6 +297,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 workdir / METRICS_FILE,
                 workdir / SAMPLES_DIR,
             )
+    except NonFiniteError as error:
+        saved = (
+            f"Nothing after step {last_saved} was saved: the newest checkpoint in {checkpoints.directory} holds the "
+            "last good state"
+            if last_saved
+            else "No checkpoint was saved"
+        )
+        raise NonFiniteError(
+            f"{error}. {saved}. Lower the learning rates (--config.optim.g_lr, --config.optim.d_lr) or change the "
+            "loss, then resume or start a new --workdir."
+        ) from None
     finally:
         reporter.close()
         if writer is not None:

@@ -51,9 +51,12 @@ class Writer:
         # TensorBoard hides events at or after purge_step that earlier runs in this folder wrote.
         self._tensorboard = tensorboardX.SummaryWriter(str(workdir / TENSORBOARD_DIR), purge_step=resume_step + 1)
 
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        """One record in metrics.jsonl ({"step": step, **values}) and one TensorBoard scalar per value."""
-        record = {"step": step, **{key: _json_value(value) for key, value in values.items()}}
+    def scalars(self, step: int, values: dict[str, float], text: dict[str, str] | None = None) -> None:
+        """One record in metrics.jsonl ({"step": step, **values, **text}) and one TensorBoard scalar per value.
+
+        `text` describes the values (an evaluation's protocol, say) and goes to metrics.jsonl only.
+        """
+        record = {"step": step, **{key: _json_value(value) for key, value in values.items()}, **(text or {})}
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
         for key, value in values.items():
@@ -64,10 +67,6 @@ class Writer:
         path = save_png(image, self.workdir / SAMPLES_DIR / f"{name}_{step:08d}.png")
         self._tensorboard.add_image(name, image, step, dataformats="HWC")
         return path
-
-    def flush(self) -> None:
-        self._metrics.flush()
-        self._tensorboard.flush()
 
     def close(self) -> None:
         self._metrics.close()

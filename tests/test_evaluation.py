@@ -4,6 +4,8 @@ cache and `python -m ganjax.evaluate`, on a few tiny images (the Inception netwo
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -28,8 +30,12 @@ NUM = 16  # images per side: far too few for a meaningful FID, enough to check t
 
 @pytest.fixture(scope="module")
 def evaluated_run(tmp_path_factory):
+    """A run evaluated at steps 2 and 4 with a copy of the weights that no search path finds."""
     folder = tmp_path_factory.mktemp("evaluated")
     npz = write_digit_npz(folder / "digits.npz", num=64)
+    weights = folder / "weights" / "my_inception.pt"
+    weights.parent.mkdir()
+    shutil.copyfile(INCEPTION, weights)
     config = tiny_dcgan_config(
         **{
             "data.name": "npz",
@@ -40,32 +46,34 @@ def evaluated_run(tmp_path_factory):
             "eval.num": NUM,
             "eval.num_reference": NUM,
             "eval.batch_size": 8,
-            "eval.inception": str(INCEPTION),
+            "eval.inception": str(weights),
             "eval.cache_dir": str(folder / "cache"),
         }
     )
     with pytest.warns(UserWarning, match="singular"):
         train_and_evaluate(config, folder / "run")
-    return folder, npz
+    return folder, npz, weights
 
 
-def test_training_logs_fid_and_kid_and_keeps_the_best_checkpoint(evaluated_run):
-    folder, _ = evaluated_run
+def test_training_logs_fid_and_kid_with_their_protocol_and_keeps_the_best_checkpoint(evaluated_run):
+    folder, _, weights = evaluated_run
     records = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluations = {record["step"]: record for record in records if "fid" in record}
     assert sorted(evaluations) == [2, 4]
+    protocol = {"weights": str(weights), "weights_sha256": inception.weights_sha256(INCEPTION), "resize": "tf"}
     for record in evaluations.values():
-        assert np.isfinite(record["fid"]) and record["fid"] > 0
-        assert np.isfinite(record["kid"]) and record["kid_std"] >= 0
+        assert record["fid"] > 0 and {key: record[key] for key in protocol} == protocol
+    assert evaluations[2]["fid"] != evaluations[4]["fid"]  # the generator trained in between
     best_step = min(evaluations, key=lambda step: evaluations[step]["fid"])
     best = Checkpoints(folder / "run" / "best")
     assert best.steps() == [best_step]
-    assert best.metrics(best_step)["fid"] == pytest.approx(evaluations[best_step]["fid"])
+    saved = best.metrics(best_step)
+    assert saved["fid"] == evaluations[best_step]["fid"] and saved["weights_sha256"] == protocol["weights_sha256"]
     best.close()
 
 
 def test_reference_features_are_cached_with_their_description(evaluated_run):
-    folder, npz = evaluated_run
+    folder, npz, _ = evaluated_run
     (cached,) = (folder / "cache").glob("*.npy")
     description = json.loads(cached.with_suffix(".json").read_text())
     assert description["dataset"] == "npz" and description["num"] == NUM and description["resize"] == "tf"
@@ -77,16 +85,20 @@ def test_reference_features_are_cached_with_their_description(evaluated_run):
 
 
 def _evaluate(*flags):
-    command = [sys.executable, "-m", "ganjax.evaluate", f"--inception={INCEPTION}", *flags]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    """`python -m ganjax.evaluate FLAGS` where no Inception weights are found unless a flag or the run names them."""
+    env = {key: value for key, value in os.environ.items() if key not in ("GANJAX_INCEPTION", "GANJAX_DATA_DIR")}
+    env["HOME"] = str(REPO / ".pytest_cache" / "no_home")  # no ~/.cache/ganjax weights either
+    command = [sys.executable, "-m", "ganjax.evaluate", *flags]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
-    folder, npz = evaluated_run
+def test_evaluate_cli_compares_image_sets(evaluated_run, tmp_path):
+    _, npz, _ = evaluated_run
     images = read_npz(npz)[0]
     np.savez(tmp_path / "a.npz", images=images[:NUM])
     np.savez(tmp_path / "b.npz", images=images[NUM : 2 * NUM])
     result = _evaluate(
+        f"--inception={INCEPTION}",
         f"--images={tmp_path / 'a.npz'}",
         f"--reference={tmp_path / 'b.npz'}",
         "--metrics=fid,precision_recall",
@@ -95,31 +107,38 @@ def test_evaluate_cli_compares_image_sets_and_a_run(evaluated_run, tmp_path):
     assert result.returncode == 0, result.stderr
     sets = json.loads((tmp_path / "sets.json").read_text())
     assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
+    assert sets["weights"] == str(INCEPTION) and sets["weights_sha256"] == inception.weights_sha256(INCEPTION)
     module, variables = inception.load_inception(INCEPTION)
     a, b = (features.extract_features(x, module, variables, progress=False) for x in (images[:NUM], images[NUM:32]))
     with pytest.warns(UserWarning, match="singular"):
         expected = statistics.frechet_distance(statistics.fit_gaussian(a), statistics.fit_gaussian(b))
     assert sets["fid"] == pytest.approx(expected, rel=1e-4)
-    assert 0 <= sets["precision"] <= 1 and 0 <= sets["recall"] <= 1
+    precision, recall = statistics.precision_recall(b, a, k=3)
+    assert (sets["precision"], sets["recall"]) == pytest.approx((precision, recall))
 
-    # The run's generator against its dataset: the same samples and reference as its last in-loop evaluation.
-    result = _evaluate(
-        f"--workdir={folder / 'run'}",
-        f"--num={NUM}",
-        f"--num_reference={NUM}",
-        "--metrics=fid",
-        f"--cache_dir={folder / 'cache'}",
-        f"--out={tmp_path / 'run.json'}",
-    )
+
+def test_evaluate_cli_on_a_run_uses_the_runs_own_settings_and_weights(evaluated_run, tmp_path):
+    """No flag but --workdir: the run's eval settings (its weights copy outside every search path, its numbers of
+    images, metrics and cache), the same samples and reference as the run's last in-loop evaluation."""
+    folder, _, weights = evaluated_run
+    result = _evaluate(f"--workdir={folder / 'run'}", f"--out={tmp_path / 'run.json'}")
     assert result.returncode == 0, result.stderr
+    assert f"weights: {weights}\n" in result.stdout and "resize: tf\n" in result.stdout
     run = json.loads((tmp_path / "run.json").read_text())
     last = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()][-1]
-    assert run["step"] == 4 and run["fid"] == pytest.approx(last["fid"], rel=1e-4)
+    assert run["step"] == 4 and run["num_images"] == NUM and run["weights"] == str(weights)
+    assert run["fid"] == pytest.approx(last["fid"], rel=1e-6) and run["kid"] == pytest.approx(last["kid"], rel=1e-6)
+
+    # A flag overrides that one setting only.
+    result = _evaluate(f"--workdir={folder / 'run'}", "--metrics=fid", f"--out={tmp_path / 'fid.json'}")
+    assert result.returncode == 0, result.stderr
+    fid_only = json.loads((tmp_path / "fid.json").read_text())
+    assert "kid" not in fid_only and fid_only["fid"] == run["fid"] and fid_only["weights"] == str(weights)
 
 
 def test_inception_score_without_the_classifier_says_why(tmp_path):
     npz = write_digit_npz(tmp_path / "digits.npz", num=4)
-    result = _evaluate(f"--images={npz}", f"--reference={npz}", "--metrics=inception_score")
+    result = _evaluate(f"--inception={INCEPTION}", f"--images={npz}", f"--reference={npz}", "--metrics=inception_score")
     assert result.returncode == 2
     assert "does not hold" in result.stderr and "inception-2015-12-05.pt" in result.stderr
 
