@@ -30,8 +30,8 @@ import jax.numpy as jnp
 
 from ganjax.registry import Registry
 
-Augmentation = Callable[[jax.Array, jax.Array, jax.Array | float], jax.Array]
-AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation", config_key="augment.policy")
+Transform = Callable[[jax.Array, jax.Array, jax.Array | float], jax.Array]
+AUGMENTATIONS: Registry[Transform] = Registry("augmentation", config_key="augment.policy")
 
 TRANSLATION_RATIO = 1 / 8  # the largest shift, as a fraction of the image's height (width)
 CUTOUT_RATIO = 1 / 2  # the cut-out rectangle's height (width), as a fraction of the image's

@@ -60,7 +60,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for name in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
         _check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
     _check(
-        train.sample_every >= 0, f"--config.train.sample_every must be 0 (never) or positive; got {train.sample_every}"
+        train.sample_every >= 0,
+        f"--config.train.sample_every must be 0 (only at the end) or positive; got {train.sample_every}",
     )
     _check(
         config.eval.every >= 0, f"--config.eval.every must be 0 (only at the end) or positive; got {config.eval.every}"

@@ -13,7 +13,7 @@ An unknown name fails with the list of valid ones, at start-up, before anything 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ganjax.errors import ConfigError
@@ -57,9 +57,3 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())

@@ -26,9 +26,10 @@ Discriminator, the mirror:
       -> bilinear 1/2 -> [conv1x1 to w2] -> (B, 16, 16, w2) -> blocks -> ... -> (B, 4, 4, w0) -> blocks
       -> depthwise 4x4 "valid" convolution (the discriminative basis) -> (B, w0) -> projection head -> logits (B,)
 
-The 1x1 convolutions are Dense layers on the channel axis: the same map and kernel, and a gradient that XLA:CPU
-computes about 3x faster than a 1x1 convolution's. The grouped 3x3 convolution is `Conv3x3`, whose kernel gradient
-is written out by hand (XLA:CPU's is about 90x slower than the forward pass for grouped convolutions).
+The 1x1 convolutions are Dense layers on the channel axis: the same map and kernel, with gradients that are plain
+matrix products instead of XLA:CPU's convolution gradients. The grouped 3x3 convolution is `Conv3x3`, whose kernel
+gradient is written out by hand (XLA:CPU's own is far slower for grouped convolutions: benchmarks/RESULTS.md, "The
+convolutions with hand-written gradients").
 
 Class-conditional (num_classes > 0): G concatenates a learned class embedding of size latent_dim to z; D's head is
 the projection w.h + b + embed(y).h. Unlike R3GAN's code, G ends in tanh, so images lie in [-1, 1] like every
@@ -171,7 +172,7 @@ class Discriminator(nn.Module):
         return head(features, labels, train=train)
 
 
-def _check(config: ml_collections.ConfigDict) -> None:
+def _validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError unless the fields describe a network r3gan can build."""
     resolution, widths = config.resolution, tuple(config.widths)
     if resolution < 32 or resolution & (resolution - 1):
@@ -197,7 +198,7 @@ def _check(config: ml_collections.ConfigDict) -> None:
 
 @MODELS.register("r3gan")
 def r3gan(config: ml_collections.ConfigDict) -> Networks:
-    _check(config)
+    _validate_config(config)
     dtype = compute_dtype(config.dtype)
     architecture = dict(
         widths=tuple(config.widths),
