@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pathlib
 import re
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from conftest import REPO
 from helpers import records, train_command, without_timing
 from PIL import Image
 
+from ganjax.checkpoint import RECORD_NAME
 from ganjax.losses import LOSSES
 from ganjax.sampling import load_run
 from ganjax.train import train_and_evaluate
@@ -108,7 +110,8 @@ def test_kill_9_loses_only_the_steps_since_the_last_checkpoint(tmp_path, npz, st
     workdir = tmp_path / "killed"
     command = _train_command(workdir, npz)
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: (workdir / "checkpoints" / str(CHECKPOINT_EVERY)).is_dir(), process, "the first checkpoint")
+    first_done = workdir / "checkpoints" / str(CHECKPOINT_EVERY) / RECORD_NAME  # the first checkpoint counts
+    _wait_for(first_done.is_file, process, "the first checkpoint")
     process.kill()
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, "training must not have ended before the kill"
@@ -152,3 +155,33 @@ def test_sampling_a_conditional_model_by_class(tmp_path, rgb32_npz):
     assert grid.size == (2 + 3 * 34, 2 + 10 * 34)  # one row per class, 3 per row, 32x32 with 2-pixel padding
     result = _run([*sample, "--class=12"])
     assert result.returncode == 2 and "--class=12 is not a class of this model; valid: 0 to 9" in result.stderr
+
+
+def _overwrite_middle_of_largest_file(checkpoint: pathlib.Path) -> None:
+    """Writes 4 KiB of zeros into the middle of the checkpoint's largest file, as a failing disk might."""
+    largest = max((path for path in checkpoint.rglob("*") if path.is_file()), key=lambda path: path.stat().st_size)
+    with largest.open("r+b") as file:
+        file.seek(largest.stat().st_size // 2)
+        file.write(bytes(4096))
+
+
+def test_a_damaged_checkpoint_is_skipped_by_sample_py_and_train_py(tmp_path, npz):
+    workdir, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    assert _run(train_command(workdir, npz, **{"train.num_steps": 4, "train.checkpoint_every": 2})).returncode == 0
+    _overwrite_middle_of_largest_file(checkpoints / "4")
+
+    result = _run([sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}", "--num=4"])
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoint {checkpoints / '4'} is damaged" in result.stderr
+    assert (workdir / "samples" / "sample_00000002_seed0.png").is_file()
+
+    resumed = _run(train_command(workdir, npz, **{"train.num_steps": 6, "train.checkpoint_every": 2}))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"checkpoint {checkpoints / '4'} is damaged" in resumed.stderr
+    assert "resuming from the checkpoint at step 2" in resumed.stderr and load_run(workdir).step == 6
+
+    for step in (2, 4, 6):
+        _overwrite_middle_of_largest_file(checkpoints / str(step))
+    result = _run([sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: none of the 3 checkpoints in {checkpoints} is intact" in result.stderr

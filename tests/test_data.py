@@ -100,19 +100,7 @@ def test_tfds_source_with_mock_data(monkeypatch):
     with tfds.testing.mock_data(num_examples=12):
         source = open_source(_data_config(name="cifar10"), seed=0)
         assert source.num_examples == 12 and source.sample_shape == (32, 32, 3)
-        batch = next(
-            train_batches(
-                source,
-                batch_size=4,
-                batches_per_step=1,
-                seed=0,
-                start_step=0,
-                num_steps=1,
-                process_index=0,
-                process_count=1,
-                num_threads=0,
-            )
-        )
+        batch = next(_batches(source, batch_size=4, num_steps=1))
     assert batch["image"].shape == (1, 4, 32, 32, 3) and batch["image"].dtype == np.float32
     # uint8 k becomes k / 127.5 - 1: back on the 0..255 grid, every value is an integer there.
     levels = (batch["image"] + 1.0) * 127.5
@@ -166,19 +154,14 @@ def test_npz_errors_name_what_is_wrong(tmp_path):
         open_source(_data_config(name="npz", path=str(tmp_path / "floats.npz")), seed=0)
 
 
+def _batches(source, **kwargs):
+    """train_batches of one process, in the calling thread: 6 steps of 8 from step 0 unless `kwargs` say otherwise."""
+    settings = dict(batch_size=8, batches_per_step=1, seed=0, start_step=0, num_steps=6, process_index=0)
+    return train_batches(source, **(settings | dict(process_count=1, num_threads=0) | kwargs))
+
+
 def _all_batches(source, **kwargs):
-    defaults = dict(
-        batch_size=8,
-        batches_per_step=1,
-        seed=0,
-        start_step=0,
-        num_steps=6,
-        process_index=0,
-        process_count=1,
-        num_threads=0,
-    )
-    defaults.update(kwargs)
-    return [batch["image"] for batch in train_batches(source, **defaults)]
+    return [batch["image"] for batch in _batches(source, **kwargs)]
 
 
 @pytest.fixture
@@ -236,17 +219,7 @@ def test_labels_come_with_the_data(tmp_path):
     np.savez(tmp_path / "labelled.npz", images=np.zeros((3, 4, 4), np.uint8), labels=np.array([2, 0, 1]))
     source = open_source(_data_config(name="npz", path=str(tmp_path / "labelled.npz")), seed=0)
     assert source.num_classes == 3 and source.read(np.array([0]))["label"].tolist() == [2]
-    batches = train_batches(
-        source,
-        batch_size=3,
-        batches_per_step=2,
-        seed=0,
-        start_step=0,
-        num_steps=1,
-        process_index=0,
-        process_count=1,
-        num_threads=0,
-    )
+    batches = _batches(source, batch_size=3, batches_per_step=2, num_steps=1)
     assert next(batches)["label"].shape == (2, 3)
 
 

@@ -109,7 +109,10 @@ def test_evaluate_cli_compares_image_sets(evaluated_run, tmp_path):
     assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
     assert sets["weights"] == str(INCEPTION) and sets["weights_sha256"] == inception.weights_sha256(INCEPTION)
     module, variables = inception.load_inception(INCEPTION)
-    a, b = (features.extract_features(x, module, variables, progress=False) for x in (images[:NUM], images[NUM:32]))
+    a, b = (
+        features.extract_features(x, module, variables, batch_size=8, progress=False)
+        for x in (images[:NUM], images[NUM:32])
+    )
     with pytest.warns(UserWarning, match="singular"):
         expected = statistics.frechet_distance(statistics.fit_gaussian(a), statistics.fit_gaussian(b))
     assert sets["fid"] == pytest.approx(expected, rel=1e-4)
