@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from absl import flags
 from conftest import REPO
+from flax.traverse_util import flatten_dict
 from helpers import records
 from ml_collections import config_flags
 
@@ -39,15 +40,9 @@ def _get_config(name: str, variant: str = "") -> ml_collections.ConfigDict:
     return importlib.import_module(f"configs.{name}").get_config(variant)
 
 
-def _flattened(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
+def _flattened(config: ml_collections.ConfigDict) -> dict:
     """{"section.field": value} for every field of `config`."""
-    fields = {}
-    for key, value in config.items():
-        if isinstance(value, ml_collections.ConfigDict):
-            fields |= _flattened(value, f"{prefix}{key}.")
-        else:
-            fields[f"{prefix}{key}"] = value
-    return fields
+    return flatten_dict(config.to_dict(), sep=".")
 
 
 def test_every_image_architecture_has_a_recipe_under_test():
