@@ -33,7 +33,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents: the same seed give
 _OUT = flags.DEFINE_string("out", None, "Output PNG; default <workdir>/samples/sample_<step>_seed<seed>.png.")
 _INTERPOLATE = flags.DEFINE_bool("interpolate", False, "Write latent interpolation strips, one per row.")
 _FRAMES = flags.DEFINE_integer("frames", 8, "Images per interpolation strip.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to sample from; default the newest.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to sample from; default the newest intact one.")
 _CLASS = flags.DEFINE_integer("class", None, "Conditional models: draw every sample from this class.")
 _PER_CLASS = flags.DEFINE_integer("per_class", 8, "Conditional models without --class: images per class row.")
 

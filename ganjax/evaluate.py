@@ -83,13 +83,17 @@ def eval_settings(run_eval: ml_collections.ConfigDict | None = None) -> ml_colle
 
 
 def read_images(path: str) -> np.ndarray:
-    """uint8 (N, H, W, C) images from a folder or an .npz file."""
+    """uint8 (N, H, W, C) images, C 1 (grey) or 3 (RGB), from a folder or an .npz file."""
     location = pathlib.Path(path).expanduser()
     if location.suffix == ".npz":
-        return read_npz(location)[0]
-    if location.is_dir():
-        return read_image_folder(location)[0]
-    raise DataError(f"{location} is neither a folder of images nor an .npz file")
+        images = read_npz(location)[0]
+    elif location.is_dir():
+        images = read_image_folder(location)[0]
+    else:
+        raise DataError(f"{location} is neither a folder of images nor an .npz file")
+    if images.shape[-1] not in (1, 3):
+        raise DataError(f"{location}: images of shape {images.shape[1:]}; the Inception metrics take grey or RGB")
+    return images
 
 
 def compare_image_sets() -> dict:

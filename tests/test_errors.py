@@ -83,3 +83,10 @@ def test_an_unknown_recipe_variant_lists_the_valid_ones(tmp_path):
     config = REPO / "configs" / "cifar10_sngan.py"
     result = _run("train.py", f"--workdir={tmp_path / 'run'}", f"--config={config}:huge")
     assert "unknown variant 'huge'" in _one_error_line(result) and "valid: tiny" in result.stderr
+
+
+def test_images_that_are_neither_grey_nor_rgb_are_named(tmp_path):
+    rgba = tmp_path / "rgba.npz"
+    np.savez(rgba, images=np.zeros((4, 8, 8, 4), np.uint8))
+    result = _run("-m", "ganjax.evaluate", f"--images={rgba}", f"--reference={rgba}")
+    assert f"{rgba}: images of shape (8, 8, 4)" in _one_error_line(result)
