@@ -15,6 +15,7 @@ from jax.experimental import multihost_utils
 
 from ganjax import parallel
 from ganjax.checkpoint import Checkpoints
+from ganjax.errors import CheckpointError
 from ganjax.metrics import METRICS, Samples, inception_metrics
 from ganjax.sampling import EVAL_SEED_OFFSET, Generate, generate_ema, normal_latents, random_labels
 from ganjax.state import Gan, TrainState
@@ -76,16 +77,23 @@ class BestCheckpoint:
     """Keeps the state with the best `metric` (e.g. "fid": the lowest) seen so far in `directory`, with its scores
     and evaluation protocol.
 
-    Survives restarts: the best value is read back from the checkpoint. Inactive when `metric` is empty.
+    Survives restarts: the best value is read back from the checkpoint (verified; when it is damaged, a warning says
+    so and the next evaluation becomes the best). Inactive when `metric` is empty.
     """
 
     def __init__(self, directory: pathlib.Path, metric: str):
         self.metric = metric
         self.checkpoints = Checkpoints(directory, keep=1) if metric else None
         self.best = float("inf")
-        step = self.checkpoints.latest_step() if self.checkpoints else None
-        if step is not None:
-            self.best = self.checkpoints.metrics(step).get(metric, float("inf"))
+        if self.checkpoints is None:
+            return
+        try:
+            newest = self.checkpoints.newest_intact(self.checkpoints.metrics)
+        except CheckpointError as damage:
+            log.warning("%s; the next evaluation becomes the best", damage)
+            newest = None
+        if newest is not None:
+            self.best = newest[1].get(metric, float("inf"))
 
     def offer(self, step: int, state: TrainState, config_json: dict, evaluation: Evaluation) -> None:
         """Saves `state` as the best if its score beats the best so far (all processes must call this)."""

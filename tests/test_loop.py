@@ -10,6 +10,7 @@ from helpers import tiny_dcgan_config
 
 from ganjax import train as train_lib
 from ganjax.errors import NonFiniteError
+from ganjax.evaluation import BestCheckpoint, Evaluation
 
 
 @pytest.mark.parametrize(
@@ -74,3 +75,19 @@ def test_a_non_finite_step_is_named(clock):
     with pytest.raises(NonFiniteError, match="non-finite values in the discriminator at step 1: loss nan"):
         reporter.flush()
     reporter.close()
+
+
+def test_a_damaged_best_checkpoint_is_replaced_by_the_next_evaluation(tmp_path, caplog):
+    state = {"w": jnp.arange(4.0)}
+    best = BestCheckpoint(tmp_path / "best", "fid")
+    best.offer(1, state, {}, Evaluation({"fid": 5.0}, {}))
+    best.offer(2, state, {}, Evaluation({"fid": 9.0}, {}))  # worse: not kept
+    best.close()
+    assert BestCheckpoint(tmp_path / "best", "fid").best == 5.0
+    (tmp_path / "best" / "1" / "metrics" / "metrics").write_text("{}")  # damaged: not what its record says
+    with caplog.at_level(logging.WARNING, logger="ganjax.evaluation"):
+        best = BestCheckpoint(tmp_path / "best", "fid")
+    assert best.best == float("inf") and "is damaged" in caplog.text
+    best.offer(3, state, {}, Evaluation({"fid": 7.0}, {}))
+    best.close()
+    assert best.checkpoints.steps() == [3]
