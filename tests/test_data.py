@@ -13,7 +13,7 @@ from conftest import SHARED_DATA
 from PIL import Image
 
 from ganjax.data import DATA_DIR_ENV, local, open_source, train_batches
-from ganjax.data.pipeline import example_indices, step_positions
+from ganjax.data.pipeline import check_patches, crop_shape, example_indices, position_integers, step_positions
 from ganjax.data.sources import array_source
 from ganjax.errors import DataError
 
@@ -228,3 +228,107 @@ def test_images_directly_in_the_folder_are_unlabelled(tmp_path):
     (tmp_path / "sub").mkdir()
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "sub" / "b.png")
     assert open_source(_data_config(name="folder", path=str(tmp_path)), seed=0).num_classes == 0
+
+
+@pytest.fixture
+def pixel_numbered_source():
+    """6 images of 12x10 whose every pixel holds its own flat index into (6, 12, 10), so any window of them says
+    which image it came from and where: its smallest value is its top-left pixel."""
+    return array_source("pixel-numbered", np.arange(6 * 12 * 10, dtype=np.float32).reshape(6, 12, 10, 1))
+
+
+def _square_symmetries(window: np.ndarray) -> list[np.ndarray]:
+    """The 8 images of a square (S, S, C) window under the symmetries of the square: 4 rotations and their mirrors."""
+    rotations = [np.rot90(window, k) for k in range(4)]
+    return rotations + [np.fliplr(rotation) for rotation in rotations]
+
+
+def _source_window(patch: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """The window of `images` (pixel-numbered) whose pixels `patch` holds, found from its smallest value."""
+    image, top, left = np.unravel_index(int(patch.min()), images.shape[:3])
+    side = patch.shape[0]
+    return images[image, top : top + side, left : left + side]
+
+
+def test_crops_have_the_crop_shape(pixel_numbered_source):
+    batch = next(_batches(pixel_numbered_source, batches_per_step=2, num_steps=1, crop=5))
+    assert batch["image"].shape == (2, 8, 5, 5, 1) and batch["image"].dtype == np.float32
+    assert crop_shape((12, 10, 1), 5) == (5, 5, 1) and crop_shape((12, 10, 1), None) == (12, 10, 1)
+    square = array_source("square", np.zeros((4, 6, 6, 3), np.uint8), labels=np.arange(4))
+    batch = next(_batches(square, batch_size=4, num_steps=1, flip_rotate=True))
+    assert batch["image"].shape == (1, 4, 6, 6, 3) and batch["label"].shape == (1, 4)
+
+
+def test_every_crop_is_a_window_of_the_example_at_its_position(pixel_numbered_source):
+    images = pixel_numbered_source.read(np.arange(6))["image"]
+    patches = np.concatenate(_all_batches(pixel_numbered_source, crop=4)).reshape(-1, 4, 4, 1)  # 48 positions
+    for patch, index in zip(patches, example_indices(np.arange(48), 6, seed=0), strict=True):
+        window = _source_window(patch, images)
+        np.testing.assert_array_equal(patch, window)
+        assert window[0, 0, 0] // (12 * 10) == index
+    corners = {tuple(np.unravel_index(int(patch[0, 0, 0]), (6, 12, 10))[1:]) for patch in patches}
+    assert len(corners) > 20  # the windows move: 48 draws from 9 x 7 placements
+
+
+def test_flips_and_rotations_are_the_eight_symmetries_of_the_crop(pixel_numbered_source):
+    images = pixel_numbered_source.read(np.arange(6))["image"]
+    patches = np.concatenate(_all_batches(pixel_numbered_source, num_steps=12, crop=4, flip_rotate=True))
+    seen = set()
+    for patch in patches.reshape(-1, 4, 4, 1):
+        matches = [
+            k
+            for k, image in enumerate(_square_symmetries(_source_window(patch, images)))
+            if np.array_equal(image, patch)
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert seen == set(range(8))
+
+
+def test_random_integers_are_uniform_and_in_range():
+    draws = position_integers(np.arange(16000), seed=0, bounds=(3, 8))
+    assert draws.dtype == np.int64 and draws.min() == 0 and draws.max(0).tolist() == [2, 7]
+    for k, bound in enumerate((3, 8)):
+        np.testing.assert_allclose(np.bincount(draws[:, k]) / 16000, 1 / bound, atol=0.015)
+    np.testing.assert_array_equal(position_integers(np.arange(5, 9), seed=0, bounds=(3, 8)), draws[5:9])
+
+
+PATCHES = [dict(crop=4), dict(crop=4, flip_rotate=True)]
+
+
+@pytest.mark.parametrize("patches", PATCHES)
+def test_patches_are_deterministic_and_depend_on_the_seed(pixel_numbered_source, patches):
+    once, again = _all_batches(pixel_numbered_source, **patches), _all_batches(pixel_numbered_source, **patches)
+    other = _all_batches(pixel_numbered_source, seed=1, **patches)
+    assert all(np.array_equal(a, b) for a, b in zip(once, again, strict=True))
+    assert not any(np.array_equal(a, b) for a, b in zip(once, other, strict=True))
+
+
+@pytest.mark.parametrize("patches", PATCHES)
+def test_resuming_at_a_step_gives_the_same_patches(pixel_numbered_source, patches):
+    whole = _all_batches(pixel_numbered_source, num_steps=6, **patches)
+    resumed = _all_batches(pixel_numbered_source, start_step=4, num_steps=6, num_threads=2, **patches)
+    assert all(np.array_equal(a, b) for a, b in zip(whole[4:], resumed, strict=True))
+
+
+@pytest.mark.parametrize("patches", PATCHES)
+def test_processes_cut_the_patches_of_the_global_batch(pixel_numbered_source, patches):
+    whole = _all_batches(pixel_numbered_source, batches_per_step=2, **patches)
+    shares = [
+        _all_batches(pixel_numbered_source, batches_per_step=2, process_index=p, process_count=2, **patches)
+        for p in (0, 1)
+    ]
+    for step, batch in enumerate(whole):
+        assert batch.shape == (2, 8, 4, 4, 1)
+        np.testing.assert_array_equal(np.concatenate([shares[0][step], shares[1][step]], axis=1), batch)
+
+
+def test_images_that_cannot_make_the_patches_are_refused_at_once(pixel_numbered_source):
+    with pytest.raises(DataError, match=r"^pixel-numbered has images of 12x10, smaller than the 11x11 crop; set "):
+        _batches(pixel_numbered_source, crop=11)
+    with pytest.raises(DataError, match=r"12x10 images, which rotations would make 10x12; set --config.data.crop"):
+        _batches(pixel_numbered_source, flip_rotate=True)
+    points = array_source("points", np.zeros((8, 2), np.float32))
+    with pytest.raises(DataError, match=r"points has samples of shape \(2,\), not images"):
+        check_patches(points, crop=4, flip_rotate=False)
+    check_patches(pixel_numbered_source, crop=10, flip_rotate=True)  # the largest square window fits
