@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pathlib
 import struct
 
 import ml_collections
@@ -14,7 +15,7 @@ from PIL import Image
 
 from ganjax.data import DATA_DIR_ENV, local, open_source, train_batches
 from ganjax.data.pipeline import check_patches, crop_shape, example_indices, position_integers, step_positions
-from ganjax.data.sources import array_source
+from ganjax.data.sources import array_source, read_restoration_set
 from ganjax.errors import DataError
 
 needs_shared_data = pytest.mark.skipif(
@@ -332,3 +333,58 @@ def test_images_that_cannot_make_the_patches_are_refused_at_once(pixel_numbered_
     with pytest.raises(DataError, match=r"points has samples of shape \(2,\), not images"):
         check_patches(points, crop=4, flip_rotate=False)
     check_patches(pixel_numbered_source, crop=10, flip_rotate=True)  # the largest square window fits
+
+
+def _restoration_root(tmp_path) -> pathlib.Path:
+    """A data root with restoration/Set5/ holding 3 tiny PNGs of two sizes, one grey and two RGB."""
+    folder = tmp_path / "restoration" / "Set5"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((6, 4, 3), 200, np.uint8)).save(folder / "b.png")
+    Image.fromarray(np.arange(24, dtype=np.uint8).reshape(4, 6)).save(folder / "a.png")
+    Image.fromarray(np.zeros((6, 4, 3), np.uint8)).save(folder / "c.png")
+    (folder / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_restoration_set_keeps_each_image_at_its_size(tmp_path):
+    images, names = read_restoration_set(_restoration_root(tmp_path), "Set5")
+    assert names == ["a", "b", "c"]
+    assert [image.shape for image in images] == [(4, 6, 1), (6, 4, 3), (6, 4, 3)]
+    assert all(image.dtype == np.uint8 for image in images)
+    np.testing.assert_array_equal(images[0][..., 0], np.arange(24).reshape(4, 6))
+
+
+def test_restoration_sets_dataset_and_its_errors(tmp_path, monkeypatch):
+    root = _restoration_root(tmp_path)
+    train = root / "restoration" / "Train400"
+    train.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((5, 5), 10 * i, np.uint8)).save(train / f"test_{i:03d}.png")
+    source = open_source(_data_config(name="restoration_sets", split="Train400", root=str(root)), seed=0)
+    assert source.num_examples == 3 and source.sample_shape == (5, 5, 1) and source.num_classes == 0
+    with pytest.raises(DataError, match="differ in size"):
+        open_source(_data_config(name="restoration_sets", split="Set5", root=str(root)), seed=0)
+    with pytest.raises(
+        DataError, match=r"unknown restoration set 'train' .*; valid: BSD68, Set12, Set5, Set14, Train400"
+    ):
+        open_source(_data_config(name="restoration_sets", root=str(root)), seed=0)
+    with pytest.raises(DataError, match=r"has no restoration/BSD68/ folder; expected restoration/BSD68/\*.png"):
+        read_restoration_set(root, "BSD68")
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    with pytest.raises(DataError, match=f"no TensorFlow Datasets copy: set {DATA_DIR_ENV}=.*DnCNN authors' repository"):
+        open_source(_data_config(name="restoration_sets", split="Train400"), seed=0)
+
+
+@needs_shared_data
+def test_real_set5_and_train400():
+    images, names = read_restoration_set(SHARED_DATA, "Set5")
+    assert names == ["baby_GT", "bird_GT", "butterfly_GT", "head_GT", "woman_GT"]
+    assert [image.shape for image in images] == [
+        (512, 512, 3),
+        (288, 288, 3),
+        (256, 256, 3),
+        (280, 280, 3),
+        (344, 228, 3),
+    ]
+    source = open_source(_data_config(name="restoration_sets", split="Train400", root=str(SHARED_DATA)), seed=0)
+    assert source.num_examples == 400 and source.sample_shape == (180, 180, 1)

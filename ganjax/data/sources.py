@@ -3,6 +3,10 @@
 `open_source(config.data, seed)` returns a `Source`: its length, the shape of one sample, and `read(indices)` that
 returns a batch of samples as float32 (images scaled from uint8 to [-1, 1]). Standard datasets come from local files
 when a data root is given (`--config.data.root` or `$GANJAX_DATA_DIR`) and from TensorFlow Datasets otherwise.
+
+The image-restoration sets (`RESTORATION_SETS`) exist only as local files, `<data root>/restoration/<set>/*.png`:
+`restoration_sets` trains on one of them (`--config.data.split=Train400`), and `read_restoration_set` returns a test
+set's images at their own sizes.
 """
 
 from __future__ import annotations
@@ -153,6 +157,57 @@ def _npz(data_config: ml_collections.ConfigDict, seed: int) -> Source:
     del seed
     path = _required_path(data_config, "npz")
     return array_source(f"images in {path}", *local.read_npz(path))
+
+
+# The standard sets of image-restoration papers; a split of the `restoration_sets` dataset each.
+RESTORATION_SETS = ("BSD68", "Set12", "Set5", "Set14", "Train400")
+
+
+def _restoration_folder(root: pathlib.Path | None, name: str) -> pathlib.Path:
+    """`<root>/restoration/<name>/`, or a DataError saying what is missing and where the sets come from."""
+    if name not in RESTORATION_SETS:
+        raise DataError(f"unknown restoration set {name!r} (--config.data.split); valid: {', '.join(RESTORATION_SETS)}")
+    origin = "the testsets/ and Train400/ folders of the DnCNN authors' repository"
+    if root is None:
+        raise DataError(
+            f"the restoration sets have no TensorFlow Datasets copy: set {DATA_DIR_ENV}=/path/to/data (or "
+            f"--config.data.root) to a folder holding restoration/{name}/*.png, from {origin}"
+        )
+    folder = root / "restoration" / name
+    if not folder.is_dir():
+        raise DataError(
+            f"data root {root} (from --config.data.root or ${DATA_DIR_ENV}) has no restoration/{name}/ folder; "
+            f"expected restoration/{name}/*.png under it, from {origin}"
+        )
+    return folder
+
+
+@DATASETS.register("restoration_sets")
+def _restoration_sets(data_config: ml_collections.ConfigDict, seed: int) -> Source:
+    del seed
+    folder = _restoration_folder(_data_root(data_config), data_config.split)
+    images, _, _ = local.read_image_folder(folder, data_config.resize)
+    return array_source(f"restoration set {data_config.split} (local files in {folder})", images)
+
+
+def read_restoration_set(root: pathlib.Path | None, name: str) -> tuple[list[np.ndarray], list[str]]:
+    """The images of restoration set `name` under data root `root`, each at its own size, sorted by file name.
+
+    Returns:
+      (images, names): uint8 (H, W, C) arrays, C 1 for a grey file and 3 otherwise (one set may hold both, as
+      Set14 does), and their file names without the suffix (e.g. "baby_GT").
+    """
+    folder = _restoration_folder(root, name)
+    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in local.IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"no images ({', '.join(local.IMAGE_SUFFIXES)}) found in {folder}")
+    images = []
+    for path in paths:
+        image = local.open_image(path)
+        grey = image.mode in ("1", "L", "I;16", "I")
+        pixels = np.asarray(image.convert("L" if grey else "RGB"), dtype=np.uint8)
+        images.append(pixels[..., None] if grey else pixels)
+    return images, [path.stem for path in paths]
 
 
 @DATASETS.register("ring")
