@@ -15,17 +15,18 @@ from absl import app, flags
 
 from ganjax.cli import configure_logging, run_reporting_errors, use_fast_cpu_convolutions
 from ganjax.errors import ConfigError
+from ganjax.runs import load_run
 from ganjax.sampling import (
     class_rows,
     generate_ema,
     interpolation_latents,
-    load_run,
     make_generate,
     normal_latents,
     picture,
     random_labels,
     save_png,
 )
+from ganjax.tasks.gan import GanTask
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's folder, as given to train.py.", required=True)
 _NUM = flags.DEFINE_integer("num", 64, "How many samples (with --interpolate: strips = num // frames, at least 1).")
@@ -42,7 +43,13 @@ log = logging.getLogger("ganjax.sample")
 
 def write_samples() -> pathlib.Path:
     run = load_run(_WORKDIR.value, _STEP.value)
-    latent_dim, num_classes = run.gan.networks.latent_dim, run.gan.networks.num_classes
+    if not isinstance(run.task, GanTask):
+        raise ConfigError(
+            f"{_WORKDIR.value} is a {run.config.task} run, which sample.py cannot draw from: for restoration and "
+            f"translation runs use python -m ganjax.restore --workdir {_WORKDIR.value}"
+        )
+    networks = run.task.gan.networks
+    latent_dim, num_classes = networks.latent_dim, networks.num_classes
     if _CLASS.value is not None and not 0 <= _CLASS.value < max(num_classes, 1):
         valid = f"0 to {num_classes - 1}" if num_classes else "none: the model is unconditional"
         raise ConfigError(f"--class={_CLASS.value} is not a class of this model; valid: {valid}")
@@ -60,7 +67,7 @@ def write_samples() -> pathlib.Path:
     if _CLASS.value is not None:
         labels = jnp.full((len(z),), _CLASS.value, jnp.int32)
         kind = f"{kind}_class{_CLASS.value}"
-    samples = generate_ema(make_generate(run.gan.networks), run.state, z, labels)
+    samples = generate_ema(make_generate(networks), run.state, z, labels)
     default = pathlib.Path(_WORKDIR.value) / "samples" / f"{kind}_{run.step:08d}_seed{_SEED.value}.png"
     path = save_png(picture(samples, columns), _OUT.value or default)
     log.info("wrote %d samples of step %d to %s", len(samples), run.step, path)

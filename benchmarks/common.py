@@ -68,22 +68,23 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
     import numpy as np
 
     from ganjax import parallel
-    from ganjax.state import build_gan, create_state, state_shardings
+    from ganjax.state import create_state, state_shardings
     from ganjax.step import batch_spec, jit_train_step
+    from ganjax.tasks import build_task
 
     mesh = parallel.make_mesh(config.mesh)
-    gan = build_gan(config)
-    shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-    state = create_state(gan, config.seed, shardings)
+    task = build_task(config)
+    shardings = state_shardings(task, config.seed, mesh, config.sharding.fsdp_min_size)
+    state = create_state(task, config.seed, shardings)
     sharding = parallel.step_batch_sharding(mesh)
-    spec = batch_spec(gan, config.train.batch_size, sharding)
+    spec = batch_spec(task.gan, config.train.batch_size, sharding)
     rng = np.random.default_rng(0)
     local = {"image": rng.uniform(-1, 1, spec["image"].shape).astype(np.float32)}
     if "label" in spec:
-        local["label"] = rng.integers(0, gan.networks.num_classes, spec["label"].shape).astype(np.int32)
+        local["label"] = rng.integers(0, task.gan.networks.num_classes, spec["label"].shape).astype(np.int32)
     batch = parallel.global_batch(local, sharding)
     started = time.perf_counter()
-    step = jit_train_step(gan, mesh, shardings).lower(state, batch).compile()
+    step = jit_train_step(task, mesh, shardings).lower(state, batch).compile()
     compile_seconds = time.perf_counter() - started
     state, metrics = step(state, batch)  # warm-up
     jax.block_until_ready(metrics)

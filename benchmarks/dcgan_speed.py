@@ -30,8 +30,9 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
 from ganjax.models.dcgan import spatial_layout  # noqa: E402
-from ganjax.state import build_gan, create_state, state_shardings  # noqa: E402
+from ganjax.state import create_state, state_shardings  # noqa: E402
 from ganjax.step import jit_train_step  # noqa: E402
+from ganjax.tasks import build_task  # noqa: E402
 
 
 def dcgan_config(resolution: int, channels: int) -> ml_collections.ConfigDict:
@@ -44,11 +45,11 @@ def ganjax_runner(config: ml_collections.ConfigDict, batch_size: int):
     """((run, sync), parameter count) for ganjax's compiled step on the first device."""
     config.train.batch_size = batch_size
     mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": 1}), jax.devices()[:1])
-    gan = build_gan(config)
-    shardings = state_shardings(gan, config.seed, mesh)
-    state = create_state(gan, config.seed, shardings)
-    step = jit_train_step(gan, mesh, shardings)
-    shape = (1, batch_size, *gan.networks.sample_shape)
+    task = build_task(config)
+    shardings = state_shardings(task, config.seed, mesh)
+    state = create_state(task, config.seed, shardings)
+    step = jit_train_step(task, mesh, shardings)
+    shape = (1, batch_size, *task.gan.networks.sample_shape)
     images = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     batch = parallel.global_batch({"image": images}, parallel.step_batch_sharding(mesh))
     num_params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))

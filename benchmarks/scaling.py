@@ -56,20 +56,21 @@ def measure_memory(args) -> list[dict[str, float]]:
     import jax
 
     from ganjax import parallel
-    from ganjax.state import abstract_state, build_gan, state_shardings
+    from ganjax.state import abstract_state, state_shardings
     from ganjax.step import batch_spec, jit_train_step
+    from ganjax.tasks import build_task
 
     results = []
     for fsdp in (1, *args.fsdp):
         config = _config(args.memory_recipe, args.memory_batch, {"data": jax.device_count() // fsdp, "fsdp": fsdp}, 1)
         mesh = parallel.make_mesh(config.mesh)
-        gan = build_gan(config)
-        shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-        abstract = abstract_state(gan, config.seed)
-        state = abstract_state(gan, config.seed, shardings)
-        batch = batch_spec(gan, config.train.batch_size, parallel.step_batch_sharding(mesh))
+        task = build_task(config)
+        shardings = state_shardings(task, config.seed, mesh, config.sharding.fsdp_min_size)
+        abstract = abstract_state(task, config.seed)
+        state = abstract_state(task, config.seed, shardings)
+        batch = batch_spec(task.gan, config.train.batch_size, parallel.step_batch_sharding(mesh))
         started = time.perf_counter()
-        memory = jit_train_step(gan, mesh, shardings).lower(state, batch).compile().memory_analysis()
+        memory = jit_train_step(task, mesh, shardings).lower(state, batch).compile().memory_analysis()
         params = sum(leaf.size for leaf in jax.tree.leaves((abstract.generator.params, abstract.discriminator.params)))
         results.append(
             {

@@ -16,6 +16,7 @@ from ganjax.penalties import PENALTIES
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
+    config.task = "gan"  # what is trained (ganjax/tasks/): "gan", or "image2image" (configs/restore_*.py)
     config.seed = 0
 
     config.model = ml_collections.ConfigDict()
@@ -65,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.tfds_dir = ml_collections.config_dict.placeholder(str)  # TFDS data_dir; unset: TFDS's default
     config.data.path = ml_collections.config_dict.placeholder(str)  # for the "folder" and "npz" datasets
     config.data.resize = ml_collections.config_dict.placeholder(int)  # "folder": centre-crop and resize to this
+    config.data.crop = ml_collections.config_dict.placeholder(int)  # train on random square crops of this side
+    config.data.flip_rotate = False  # and on their 8 flips and rotations (square images or crops only)
     config.data.num_threads = 1  # background threads that read and prefetch batches
 
     config.train = ml_collections.ConfigDict()
@@ -105,6 +108,59 @@ def get_config() -> ml_collections.ConfigDict:
     config.distributed.process_id = ml_collections.config_dict.placeholder(int)
     config.distributed.initialization_timeout = 300  # seconds to wait for the coordinator and all processes
     config.distributed.local_device_count = ml_collections.config_dict.placeholder(int)  # CPU only: simulated devices
+    return config
+
+
+def image2image_config() -> ml_collections.ConfigDict:
+    """The shared part of the image-to-image recipes (configs/restore_*.py, ganjax/tasks/image2image.py): the default
+    config with the GAN's model replaced by a restorer and a conditional PatchGAN, a degradation, and an objective;
+    each recipe sets the degradation, the model, the data and the evaluation."""
+    config = get_config()
+    config.task = "image2image"
+    config.model = ml_collections.ConfigDict(
+        dict(
+            name="dncnn",  # the restorer: unet, dncnn, srresnet (ganjax/models/restoration.py)
+            channels=1,  # of the clean images (and of the output)
+            resolution=32,  # side of the training images when they are not cropped (--config.data.crop)
+            width=64,
+            depth=17,
+            batch_norm=True,
+            dtype="float32",
+            d_width=64,  # the conditional PatchGAN, trained when objective.adversarial_weight > 0
+            d_layers=3,
+            d_spectral_norm=True,
+            d_batch_norm=False,
+        )
+    )
+    # What the clean images go through inside the step (ganjax/degradations.py); fields other than name are read by
+    # the degradation they belong to.
+    config.degradation = ml_collections.ConfigDict(
+        dict(
+            name="noise",  # noise, downscale, inpaint, grey
+            sigma=25.0,  # noise: standard deviation on the 0-255 scale
+            sigma_max=ml_collections.config_dict.placeholder(float),  # noise: blind models draw U[sigma, sigma_max]
+            scale=4,  # downscale: 2, 3 or 4
+            quantize=True,  # downscale: round the low-resolution image to 8 bits, as a saved PNG would be
+            mask="free_form",  # inpaint: free_form or centre
+            area_min=0.05,  # inpaint, free_form: hole area fractions drawn uniformly in [area_min, area_max]
+            area_max=0.6,
+            centre_fraction=0.5,  # inpaint, centre: side of the square hole / side of the image
+        )
+    )
+    config.objective = ml_collections.ConfigDict()
+    config.objective.reconstruction = "l1"  # l1, l2, charbonnier (ganjax/reconstruction.py)
+    config.objective.adversarial_weight = 0.0  # 0: the PSNR-oriented model; > 0 adds --config.loss on the PatchGAN
+    config.optim.g_lr = 1e-3
+    config.optim.b1 = 0.9
+    config.optim.schedule = "cosine"
+    config.augment.p = 0.0
+    config.eval.metrics = ("psnr", "ssim")
+    config.eval.best_metric = "psnr"
+    config.eval.y_channel = False  # score a grey model on the BT.601 luminance of RGB evaluation images
+    config.eval.crop_border = 0  # pixels cropped from each side before scoring (the SR scale, in the tables)
+    config.eval.path = ml_collections.config_dict.placeholder(str)  # a folder of clean images of any sizes
+    config.eval.batch_size = 16
+    config.train.num_samples = 8
     return config
 
 

@@ -12,10 +12,10 @@ from ganjax.data import DATASETS, Source
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS
+from ganjax.metrics import METRICS, RESTORATION_METRICS
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
-from ganjax.models import MODELS, Networks
+from ganjax.models import Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
 from ganjax.penalties import PENALTIES
@@ -27,8 +27,8 @@ def _check(condition: bool, message: str) -> None:
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Checks names against the registries and every number against its valid range."""
-    MODELS.get(config.model.name)
+    """Checks the shared fields: names against the registries and every number against its valid range. Each task
+    checks its own fields (the model's among them) when it is built (ganjax/tasks/)."""
     LOSSES.get(config.loss)
     DATASETS.get(config.data.name)
     for metric in config.eval.metrics:
@@ -80,9 +80,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
         "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
+    restoration_metrics = [name for name in eval_config.metrics if name in RESTORATION_METRICS]
     _check(
-        eval_config.best_metric in ("", *BEST_METRICS),
-        f"--config.eval.best_metric must be {', '.join(BEST_METRICS)} or '' (none); got {eval_config.best_metric!r}",
+        not restoration_metrics or config.get("task", "gan") == "image2image",
+        f"--config.eval.metrics asks for {', '.join(restoration_metrics)}, which compare restored images with clean "
+        "ones: only image2image runs (configs/restore_*.py) have them",
+    )
+    best_metrics = (*BEST_METRICS, *RESTORATION_METRICS)
+    _check(
+        eval_config.best_metric in ("", *best_metrics),
+        f"--config.eval.best_metric must be {', '.join(best_metrics)} or '' (none); got {eval_config.best_metric!r}",
     )
     _check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
     _check(

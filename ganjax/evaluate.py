@@ -27,9 +27,8 @@ from ganjax.cli import configure_logging, enable_compilation_cache, run_reportin
 from ganjax.config import validate_config
 from ganjax.data.local import read_image_folder, read_npz
 from ganjax.errors import ConfigError, DataError
-from ganjax.evaluation import evaluate
 from ganjax.metrics import inception_metrics
-from ganjax.sampling import load_run, make_generate
+from ganjax.runs import load_run
 
 _IMAGES = flags.DEFINE_string("images", None, "Images to evaluate: a folder of images or an .npz with 'images'.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The images to compare --images with (folder or .npz).")
@@ -129,7 +128,8 @@ def evaluate_workdir() -> dict:
     config = ml_collections.ConfigDict(run.config.to_dict())
     config.eval = eval_settings(run.config.eval)
     validate_config(config)
-    evaluation = evaluate(config, make_generate(run.gan.networks), run.state, run.gan)
+    mesh = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}))
+    evaluation = run.task.evaluator(config, mesh)(run.state)
     return (
         evaluation.scores
         | evaluation.protocol

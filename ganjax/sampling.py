@@ -6,22 +6,18 @@ Samples come from the EMA generator in inference mode (batch norm uses its runni
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import pathlib
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from PIL import Image
 
-from ganjax.checkpoint import Checkpoints
 from ganjax.data.sources import model_range_to_uint8
-from ganjax.errors import CheckpointError, ConfigError
 from ganjax.models import Networks
-from ganjax.state import Gan, PyTree, TrainState, abstract_state, build_gan
+from ganjax.state import PyTree, TrainState
 
 # Latents for sample grids and evaluations are drawn from seeds offset by these, away from the training keys.
 GRID_SEED_OFFSET = 1_000_003
@@ -143,45 +139,3 @@ def save_png(image: np.ndarray, path: str | pathlib.Path) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
     return path
-
-
-@dataclasses.dataclass(frozen=True)
-class SavedRun:
-    """A trained run as a checkpoint left it: its config, the GAN it builds, the state and the step."""
-
-    config: ml_collections.ConfigDict
-    gan: Gan
-    state: TrainState
-    step: int
-
-
-def load_run(workdir: str | pathlib.Path, step: int | None = None, checkpoint_dir: str = "checkpoints") -> SavedRun:
-    """Restores a checkpoint of `workdir` onto one device, with its own config: the one at `step`, or the newest
-    intact one (damaged ones are named in a warning and skipped). Verified as training verifies it, and read only:
-    a run that is still training is not disturbed.
-
-    Raises:
-      ConfigError: `workdir` holds no checkpoint folder.
-      CheckpointError: the checkpoint at `step` is damaged or missing, or none of the checkpoints is intact.
-    """
-    directory = pathlib.Path(workdir) / checkpoint_dir
-    if not directory.is_dir():
-        raise ConfigError(f"no checkpoints in {directory}: is --workdir the folder that train.py wrote?")
-    checkpoints = Checkpoints(directory, read_only=True)
-
-    def read(step: int) -> SavedRun:
-        config = ml_collections.ConfigDict(checkpoints.config(step))
-        gan = build_gan(config)
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        target = abstract_state(gan, config.seed, jax.tree.map(lambda _: device, abstract_state(gan, config.seed)))
-        return SavedRun(config, gan, checkpoints.restore(step, target, config.to_dict()), step)
-
-    try:
-        if step is not None:
-            return read(step)
-        newest = checkpoints.newest_intact(read)
-    finally:
-        checkpoints.close()
-    if newest is None:
-        raise CheckpointError(f"no complete checkpoint in {directory}: train.py has not finished saving one yet")
-    return newest[1]

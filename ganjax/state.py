@@ -2,28 +2,32 @@
 
 Everything that changes during training lives in `TrainState`: both networks' parameters and mutable Flax
 collections (batch statistics, spectral-norm vectors), both Optax states, the EMA generator, the step, the RNG key and
-the augmentation probability. It is created by `init_state` (`create_state` lays it out over a mesh), returned by the
-train step, and saved whole in every checkpoint. Everything that does not change (the Flax modules, the optimizers,
-the loss, the penalties) lives in `Gan`, which is rebuilt from the config.
+the augmentation probability. Every task (ganjax/tasks/) keeps its state in a `TrainState`: a GAN's is created by
+`init_state` (`create_state` lays any task's out over a mesh), returned by the train step, and saved whole in every
+checkpoint. Everything that does not change (the Flax modules, the optimizers, the loss, the penalties) lives in the
+task's static description (`Gan` for a GAN), which is rebuilt from the config.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from flax import linen as nn
 
 from ganjax import parallel
 from ganjax.losses import LOSSES, LossPair
 from ganjax.models import Networks, build_networks
 from ganjax.optim import make_optimizers
+
+if TYPE_CHECKING:
+    from ganjax.tasks import Task
 
 PyTree = Any
 
@@ -137,8 +141,10 @@ def build_gan(config: ml_collections.ConfigDict) -> Gan:
     )
 
 
-def _init_network(module, optimizer, key: jax.Array, example: jax.Array, labels: jax.Array | None) -> NetworkState:
-    variables = dict(module.init(key, example, labels, train=False))
+def init_network(module: nn.Module, optimizer: optax.GradientTransformation, key: jax.Array, *inputs) -> NetworkState:
+    """A network's state at initialisation: `module.init(key, *inputs, train=False)` split into parameters and
+    other collections, and the optimizer state of the parameters. `inputs` are examples of its arguments."""
+    variables = dict(module.init(key, *inputs, train=False))
     params = variables.pop("params")
     return NetworkState(params=params, collections=variables, opt_state=optimizer.init(params))
 
@@ -149,9 +155,9 @@ def init_state(gan: Gan, seed: int | jax.Array) -> TrainState:
     networks = gan.networks
     labels = jnp.zeros((1,), jnp.int32) if networks.num_classes else None
     z = jnp.zeros((1, networks.latent_dim), jnp.float32)
-    generator = _init_network(networks.generator, gan.g_optimizer, g_key, z, labels)
+    generator = init_network(networks.generator, gan.g_optimizer, g_key, z, labels)
     x = jnp.zeros((1, *networks.sample_shape), jnp.float32)
-    discriminator = _init_network(networks.discriminator, gan.d_optimizer, d_key, x, labels)
+    discriminator = init_network(networks.discriminator, gan.d_optimizer, d_key, x, labels)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         rng=rng,
@@ -162,28 +168,28 @@ def init_state(gan: Gan, seed: int | jax.Array) -> TrainState:
     )
 
 
-def abstract_state(gan: Gan, seed: int, shardings: TrainState | None = None) -> TrainState:
-    """The state's shapes and dtypes (a tree of jax.ShapeDtypeStruct), computed without creating it.
+def abstract_state(task: Task, seed: int, shardings: TrainState | None = None) -> TrainState:
+    """The shapes and dtypes of a task's state (a tree of jax.ShapeDtypeStruct), computed without creating it.
 
     With `shardings` (a tree like the state) every leaf also carries its sharding: the target a checkpoint restores
     into.
     """
-    abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
+    abstract = jax.eval_shape(task.init_state, seed)
     if shardings is None:
         return abstract
     return jax.tree.map(lambda leaf, sharding: leaf.update(sharding=sharding), abstract, shardings)
 
 
 def state_shardings(
-    gan: Gan, seed: int, mesh: jax.sharding.Mesh, fsdp_min_size: int = parallel.FSDP_MIN_SIZE
+    task: Task, seed: int, mesh: jax.sharding.Mesh, fsdp_min_size: int = parallel.FSDP_MIN_SIZE
 ) -> TrainState:
     """Where each leaf of the state lives: a tree like the state, of shardings. Replicated, except that large arrays
     are split over the mesh's fsdp axis when it has one (`parallel.fsdp_spec`)."""
     return jax.tree.map(
-        lambda leaf: parallel.state_sharding(mesh, leaf.shape, fsdp_min_size), abstract_state(gan, seed)
+        lambda leaf: parallel.state_sharding(mesh, leaf.shape, fsdp_min_size), abstract_state(task, seed)
     )
 
 
-def create_state(gan: Gan, seed: int, shardings: TrainState) -> TrainState:
+def create_state(task: Task, seed: int, shardings: TrainState) -> TrainState:
     """The state at step 0, created where `shardings` puts it (no device ever holds an unsharded copy)."""
-    return jax.jit(init_state, static_argnums=0, out_shardings=shardings)(gan, seed)
+    return jax.jit(type(task).init_state, static_argnums=0, out_shardings=shardings)(task, seed)

@@ -1,9 +1,10 @@
-"""The train step: a pure function (state, batch) -> (state, metrics), written for the global batch.
+"""The GAN's train step, a pure function (state, batch) -> (state, metrics) written for the global batch, and how
+any task's step is compiled.
 
-`make_train_step(gan)` returns the step un-jitted; the trainer compiles it once with `jax.jit`, the state donated and
-the batch sharded over the mesh's data axis, so the same code runs on one device or many. One step makes
-`gan.d_steps` discriminator updates, each on its own real batch, then one generator update, then updates the
-augmentation probability (ADA) and the EMA.
+`make_train_step(gan)` returns the step un-jitted; the trainer compiles a task's step once with `jax.jit`
+(`compile_train_steps`), the state donated and the batch sharded over the mesh's data axis, so the same code runs on
+one device or many. One GAN step makes `gan.d_steps` discriminator updates, each on its own real batch, then one
+generator update, then updates the augmentation probability (ADA) and the EMA.
 
 Everything D sees goes through the augmentation. D advances its own state (spectral-norm power iteration) once per
 discriminator update, on the real batch (`train=True`); its other evaluations in the step use that state as it
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +26,9 @@ from flax import linen as nn
 from ganjax import augment, parallel
 from ganjax.penalties import PENALTIES, Inputs
 from ganjax.state import Gan, NetworkState, PyTree, TrainState
+
+if TYPE_CHECKING:
+    from ganjax.tasks import Task
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -39,12 +44,12 @@ def apply_network(
     return module.apply({"params": params, **collections}, x, labels, train=train, mutable=list(collections))
 
 
-def _update(optimizer: optax.GradientTransformation, net: NetworkState, grads: PyTree) -> NetworkState:
+def update(optimizer: optax.GradientTransformation, net: NetworkState, grads: PyTree) -> NetworkState:
     updates, opt_state = optimizer.update(grads, net.opt_state, net.params)
     return net.replace(params=optax.apply_updates(net.params, updates), opt_state=opt_state)
 
 
-def _health(prefix: str, loss: jax.Array, grads: PyTree, params: PyTree) -> Metrics:
+def health(prefix: str, loss: jax.Array, grads: PyTree, params: PyTree) -> Metrics:
     """Gradient and parameter norms, and a flag that is 1 when the loss or either norm is not finite."""
     grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(params)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
@@ -144,11 +149,11 @@ def make_train_step(
 
         (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
         collections, d_loss, values, real_logits, fake_logits = aux
-        d = _update(gan.d_optimizer, d.replace(collections=collections), grads)
+        d = update(gan.d_optimizer, d.replace(collections=collections), grads)
         metrics = {
             "d_loss": d_loss,
             **{f"d_{name}": value for name, value in values.items()},
-            **_health("d", total, grads, d.params),
+            **health("d", total, grads, d.params),
             "d_real_logit": jnp.mean(real_logits),
             "d_fake_logit": jnp.mean(fake_logits),
             "d_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
@@ -174,8 +179,8 @@ def make_train_step(
             return g_loss, collections
 
         (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
-        g = _update(gan.g_optimizer, g.replace(collections=collections), grads)
-        return g, {"g_loss": loss, **_health("g", loss, grads, g.params)}
+        g = update(gan.g_optimizer, g.replace(collections=collections), grads)
+        return g, {"g_loss": loss, **health("g", loss, grads, g.params)}
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         reals = batch["image"]
@@ -208,13 +213,13 @@ def make_train_step(
 
 
 def jit_train_step(
-    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True
+    task: Task, mesh: jax.sharding.Mesh, shardings: TrainState, *, regularize: bool = True
 ) -> jax.stages.Wrapped:
-    """The train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over the batch axes.
-    With an fsdp axis, each network's parameters are gathered where the network is applied."""
+    """Any task's train step jitted for `mesh`: state laid out by `shardings` and donated, batch split over the
+    batch axes. With an fsdp axis, each network's parameters are gathered where the network is applied."""
     gathered = parallel.replicated(mesh) if mesh.shape.get(parallel.FSDP_AXIS, 1) > 1 else None
     return jax.jit(
-        make_train_step(gan, parallel.sample_sharding(mesh), regularize=regularize, param_sharding=gathered),
+        task.make_step(parallel.sample_sharding(mesh), regularize=regularize, param_sharding=gathered),
         in_shardings=(shardings, parallel.step_batch_sharding(mesh)),
         out_shardings=(shardings, parallel.replicated(mesh)),
         donate_argnums=0,
@@ -232,18 +237,18 @@ def batch_spec(gan: Gan, batch_size: int, sharding: jax.sharding.Sharding) -> di
 
 
 def compile_train_steps(
-    gan: Gan, mesh: jax.sharding.Mesh, shardings: TrainState, state: TrainState, batch: dict
+    task: Task, mesh: jax.sharding.Mesh, shardings: TrainState, state: TrainState, batch: dict
 ) -> dict[bool, jax.stages.Compiled]:
-    """The train step compiled ahead of time, keyed by whether it applies the penalties.
+    """A task's train step compiled ahead of time, keyed by whether it applies the penalties.
 
-    With lazy regularisation (`gan.penalty_interval` > 1) True and False are two programs, with and without the
+    With lazy regularisation (`task.penalty_interval` > 1) True and False are two programs, with and without the
     penalties; otherwise both keys hold the one program. Logs the compile time and the per-device memory.
     """
-    lazy = bool(gan.penalties) and gan.penalty_interval > 1
+    lazy = task.penalty_interval > 1
     started = time.perf_counter()
-    regularized = jit_train_step(gan, mesh, shardings, regularize=True).lower(state, batch).compile()
+    regularized = jit_train_step(task, mesh, shardings, regularize=True).lower(state, batch).compile()
     plain = (
-        jit_train_step(gan, mesh, shardings, regularize=False).lower(state, batch).compile() if lazy else regularized
+        jit_train_step(task, mesh, shardings, regularize=False).lower(state, batch).compile() if lazy else regularized
     )
     memory = regularized.memory_analysis()
     usage = ""

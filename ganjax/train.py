@@ -32,12 +32,13 @@ from ganjax import config as config_lib
 from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.data import open_source, train_batches
+from ganjax.data.pipeline import check_patches
 from ganjax.errors import NonFiniteError
-from ganjax.evaluation import BestCheckpoint, evaluate
+from ganjax.evaluation import BestCheckpoint
 from ganjax.metrics.inception_metrics import check_ready
-from ganjax.sampling import GRID_SEED_OFFSET, generate_ema, grid_inputs, make_generate, picture
-from ganjax.state import Gan, TrainState, abstract_state, build_gan, create_state, state_shardings
-from ganjax.step import batch_spec, compile_train_steps
+from ganjax.state import TrainState, abstract_state, create_state, state_shardings
+from ganjax.step import compile_train_steps
+from ganjax.tasks import Task, build_task
 from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 BEST_CHECKPOINT_DIR = "best"
 CONFIG_FILE = "config.json"
+# The networks a task's step reports on, by the prefix of their metrics.
+_NETWORKS = {"d": "discriminator", "g": "generator"}
 
 
 class StopRequest:
@@ -94,10 +97,12 @@ class _Reporter:
     evaluations) runs inside `paused`.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, writer: Writer | None, start_step: int):
+    def __init__(
+        self, config: ml_collections.ConfigDict, batches_per_step: int, writer: Writer | None, start_step: int
+    ):
         self.log_every = config.train.log_every
         self.num_steps = config.train.num_steps
-        self.images_per_step = config.train.batch_size * config.optim.d_steps
+        self.images_per_step = config.train.batch_size * batches_per_step
         self.writer = writer
         self.show_status = writer is not None and not sys.stderr.isatty()
         self._pending: tuple[int, dict[str, jax.Array]] | None = None
@@ -122,8 +127,9 @@ class _Reporter:
         step, metrics = self._pending
         self._pending = None
         values = {key: value.item() for key, value in jax.device_get(metrics).items()}
-        for network, name in (("d", "discriminator"), ("g", "generator")):
-            if values[f"{network}_nonfinite"]:
+        losses = [f"{network}_loss" for network in _NETWORKS if f"{network}_loss" in values]
+        for network, name in _NETWORKS.items():
+            if values.get(f"{network}_nonfinite"):
                 raise NonFiniteError(
                     f"non-finite values in the {name} at step {step}: loss {values[f'{network}_loss']}, gradient "
                     f"norm {values[f'{network}_grad_norm']}, parameter norm {values[f'{network}_param_norm']}"
@@ -135,18 +141,18 @@ class _Reporter:
         now = time.perf_counter()
         values["images_per_sec"] = (step - first) * self.images_per_step / (now - since)
         self._clock = (step, now)
-        self.progress.set_postfix(d_loss=f"{values['d_loss']:.3f}", g_loss=f"{values['g_loss']:.3f}")
+        self.progress.set_postfix({key: f"{values[key]:.3f}" for key in losses})
         if self.writer is not None:
             self.writer.scalars(step, values)
         if self.show_status:
             remaining = (self.num_steps - step) * self.images_per_step / values["images_per_sec"]
+            loss_text = "".join(f", {key} {values[key]:.4f}" for key in losses)
             log.info(
-                "step %d/%d: %.0f img/s, d_loss %.4f, g_loss %.4f, ETA %s",
+                "step %d/%d: %.0f img/s%s, ETA %s",
                 step,
                 self.num_steps,
                 values["images_per_sec"],
-                values["d_loss"],
-                values["g_loss"],
+                loss_text,
                 _duration(remaining),
             )
 
@@ -163,20 +169,21 @@ class _Reporter:
 
 
 def _restore_or_create(
-    gan: Gan, config: ml_collections.ConfigDict, config_json: dict, checkpoints: Checkpoints, shardings: TrainState
+    task: Task, config: ml_collections.ConfigDict, config_json: dict, checkpoints: Checkpoints, shardings: TrainState
 ) -> TrainState:
     """The state of the newest intact checkpoint (verified; damaged ones are skipped with a warning), or step 0."""
-    restored = checkpoints.restore_newest(abstract_state(gan, config.seed, shardings), config_json)
+    restored = checkpoints.restore_newest(abstract_state(task, config.seed, shardings), config_json)
     if restored is None:
         log.info("starting from scratch (no checkpoint in %s)", checkpoints.directory)
-        return create_state(gan, config.seed, shardings)
+        return create_state(task, config.seed, shardings)
     step, state = restored
     log.info("resuming from the checkpoint at step %d", step)
     return state
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainState:
-    """Trains the GAN that `config` describes, in `workdir`, resuming from its newest intact checkpoint.
+    """Trains the model that `config` describes (its task: ganjax/tasks/), in `workdir`, resuming from its newest
+    intact checkpoint.
 
     Writes into workdir: config.json, checkpoints/<step>/ (state and config), metrics.jsonl, tensorboard/ and
     samples/<name>_<step>.png; with config.eval.best_metric (FID by default) among the metrics, also best/<step>/:
@@ -197,9 +204,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     check_ready(config)  # the Inception weights the metrics need
     mesh = parallel.make_mesh(config.mesh)
     config_lib.validate_layout(config, mesh, jax.process_count())
-    gan = build_gan(config)
+    task = build_task(config)
     source = open_source(config.data, config.seed)
-    config_lib.check_data_matches_model(source, gan.networks, gan.augmentation.policy)
+    check_patches(source, crop=config.data.crop, flip_rotate=config.data.flip_rotate)
+    task.check_data(source, config.data.crop)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     log.info(
@@ -212,8 +220,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     )
 
     checkpoints = Checkpoints(workdir / CHECKPOINT_DIR, keep=config.train.keep_checkpoints)
-    shardings = state_shardings(gan, config.seed, mesh, config.sharding.fsdp_min_size)
-    state = _restore_or_create(gan, config, config_json, checkpoints, shardings)
+    shardings = state_shardings(task, config.seed, mesh, config.sharding.fsdp_min_size)
+    state = _restore_or_create(task, config, config_json, checkpoints, shardings)
     start_step = last_saved = int(state.step)
     if is_chief:  # only now: a refused config leaves the run's own config.json in place
         (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
@@ -223,37 +231,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     )
 
     batch_sharding = parallel.step_batch_sharding(mesh)
-    batch = batch_spec(gan, config.train.batch_size, batch_sharding)
-    train_steps = compile_train_steps(gan, mesh, shardings, state, batch)
+    batch = task.batch_spec(config.train.batch_size, batch_sharding)
+    train_steps = compile_train_steps(task, mesh, shardings, state, batch)
     batches = train_batches(
         source,
         batch_size=config.train.batch_size,
-        batches_per_step=gan.d_steps,
+        batches_per_step=task.batches_per_step,
         seed=config.seed,
         start_step=start_step,
         num_steps=config.train.num_steps,
         process_index=parallel.process_batch_block(batch_sharding, config.train.batch_size),
         process_count=jax.process_count(),
         num_threads=config.data.num_threads,
+        crop=config.data.crop,
+        flip_rotate=config.data.flip_rotate,
     )
-    generate = make_generate(gan.networks, parallel.replicated(mesh))  # every process can read the samples
-    grid_latents, grid_labels, grid_columns = grid_inputs(
-        config.seed + GRID_SEED_OFFSET, config.train.num_samples, gan.networks
-    )
+    sample_grid = task.sample_grid(config, mesh)
+    evaluator = task.evaluator(config, mesh)
     writer = Writer(workdir, start_step) if is_chief else None
-    reporter = _Reporter(config, writer, start_step)
+    reporter = _Reporter(config, task.batches_per_step, writer, start_step)
     best = BestCheckpoint(
         workdir / BEST_CHECKPOINT_DIR, config.eval.best_metric if config.eval.best_metric in config.eval.metrics else ""
     )
     stop_agreement = distributed.StopAgreement(mesh)
 
     def draw_samples(state: TrainState, step: int) -> None:
-        image = picture(generate_ema(generate, state, grid_latents, grid_labels), grid_columns)
+        image = sample_grid(state)
         if writer is not None:
             writer.picture(step, "samples", image)
 
     def evaluate_and_keep_best(state: TrainState, step: int) -> None:
-        evaluation = evaluate(config, generate, state, gan)
+        evaluation = evaluator(state)
         if evaluation.scores:
             log.info("step %d: %s", step, evaluation.describe())
             if writer is not None:
@@ -268,7 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             for step in range(start_step + 1, num_steps + 1):
                 local_batch = next(batches)
                 global_batch = parallel.global_batch({key: local_batch[key] for key in batch}, batch_sharding)
-                regularize = (step - 1) % gan.penalty_interval == 0  # lazy regularisation: every k-th step
+                regularize = (step - 1) % task.penalty_interval == 0  # lazy regularisation: every k-th step
                 state, metrics = train_steps[regularize](state, global_batch)
                 reporter.push(step, metrics)
                 stopping, last = stop_agreement(stop.requested), step == num_steps

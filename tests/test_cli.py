@@ -19,7 +19,7 @@ from PIL import Image
 
 from ganjax.checkpoint import RECORD_NAME
 from ganjax.losses import LOSSES
-from ganjax.sampling import load_run
+from ganjax.runs import load_run
 from ganjax.train import train_and_evaluate
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from ganjax import parallel
 from ganjax.checkpoint import Checkpoints
 from ganjax.config import validate_layout
 from ganjax.errors import ConfigError
-from ganjax.sampling import load_run
+from ganjax.runs import load_run
 from ganjax.state import build_gan, init_state
 from ganjax.train import train_and_evaluate
 
@@ -140,7 +140,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
         np.testing.assert_allclose([two[key] for key in LOSSES], [one[key] for key in LOSSES], rtol=1e-5, atol=1e-6)
     two, one = load_run(workdir), load_run(one_process_run)
     assert two.step == one.step == NUM_STEPS
-    _assert_same_training(two.state, one.state, init_state(one.gan, one.config.seed), tolerance=0.02)
+    _assert_same_training(two.state, one.state, one.task.init_state(one.config.seed), tolerance=0.02)
 
 
 @pytest.mark.slow

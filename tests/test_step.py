@@ -12,6 +12,7 @@ from helpers import tiny_dcgan_config
 from ganjax import parallel
 from ganjax.state import build_gan, create_state, init_state, state_shardings
 from ganjax.step import ema_decay, jit_train_step
+from ganjax.tasks import build_task
 
 
 def _batches(config, num_steps: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
@@ -23,10 +24,10 @@ def _batches(config, num_steps: int, seed: int = 0) -> list[dict[str, np.ndarray
 def _train(config, batches, devices):
     """Runs the step over `batches` on a mesh of `devices`; returns the final state and the metrics of each step."""
     mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": len(devices)}), devices)
-    gan = build_gan(config)
-    shardings = state_shardings(gan, config.seed, mesh)
-    state = create_state(gan, config.seed, shardings)
-    step = jit_train_step(gan, mesh, shardings)
+    task = build_task(config)
+    shardings = state_shardings(task, config.seed, mesh)
+    state = create_state(task, config.seed, shardings)
+    step = jit_train_step(task, mesh, shardings)
     history = []
     for batch in batches:
         state, metrics = step(state, parallel.global_batch(batch, parallel.step_batch_sharding(mesh)))
@@ -40,8 +41,7 @@ def _leaves(tree):
 
 def test_one_step_updates_every_parameter_and_stays_finite():
     config = tiny_dcgan_config(**{"ema.rampup": 0.0})
-    gan = build_gan(config)
-    before = jax.device_get(init_state(gan, config.seed))
+    before = jax.device_get(init_state(build_gan(config), config.seed))
     after, (metrics,) = _train(config, _batches(config, 1), jax.devices()[:1])
     assert int(after.step) == 1
     for network in ("generator", "discriminator"):

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ganjax.checkpoint import Checkpoints
 from ganjax.errors import NonFiniteError
-from ganjax.sampling import load_run
+from ganjax.runs import load_run
 from ganjax.train import train_and_evaluate
 
 

@@ -147,6 +147,23 @@ def read_image_folder(
     return (array[..., None] if grey else array), *folder_classes(folder, paths)
 
 
+def read_image_files(folder: pathlib.Path) -> tuple[list[np.ndarray], list[str]]:
+    """The images directly in `folder`, each at its own size, sorted by file name: uint8 (H, W, C) arrays, C 1 for
+    a grey file and 3 otherwise (one folder may hold both), and their file names without the suffix."""
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist or is not a folder")
+    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
+    images = []
+    for path in paths:
+        image = open_image(path)
+        grey = image.mode in ("1", "L", "I;16", "I")
+        pixels = np.asarray(image.convert("L" if grey else "RGB"), dtype=np.uint8)
+        images.append(pixels[..., None] if grey else pixels)
+    return images, [path.stem for path in paths]
+
+
 def read_npz(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (N, H, W, C) uint8 and labels (N,) int32 or None from a `.npz` with `images` [and `labels`]."""
     try:

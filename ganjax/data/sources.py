@@ -75,7 +75,7 @@ def array_source(name: str, samples: np.ndarray, labels: np.ndarray | None = Non
 DATASETS: Registry = Registry("dataset", config_key="data.name")
 
 
-def _data_root(data_config: ml_collections.ConfigDict) -> pathlib.Path | None:
+def data_root(data_config: ml_collections.ConfigDict) -> pathlib.Path | None:
     root = data_config.root or os.environ.get(DATA_DIR_ENV)
     return pathlib.Path(root).expanduser() if root else None
 
@@ -118,7 +118,7 @@ def _standard(name: str, read_local: Callable[[pathlib.Path, str], tuple[np.ndar
     @DATASETS.register(name)
     def open_standard(data_config: ml_collections.ConfigDict, seed: int) -> Source:
         del seed
-        root = _data_root(data_config)
+        root = data_root(data_config)
         if root is None:
             return _tfds_source(name, data_config)
         folder = root / name
@@ -185,7 +185,7 @@ def _restoration_folder(root: pathlib.Path | None, name: str) -> pathlib.Path:
 @DATASETS.register("restoration_sets")
 def _restoration_sets(data_config: ml_collections.ConfigDict, seed: int) -> Source:
     del seed
-    folder = _restoration_folder(_data_root(data_config), data_config.split)
+    folder = _restoration_folder(data_root(data_config), data_config.split)
     images, _, _ = local.read_image_folder(folder, data_config.resize)
     return array_source(f"restoration set {data_config.split} (local files in {folder})", images)
 
@@ -197,17 +197,7 @@ def read_restoration_set(root: pathlib.Path | None, name: str) -> tuple[list[np.
       (images, names): uint8 (H, W, C) arrays, C 1 for a grey file and 3 otherwise (one set may hold both, as
       Set14 does), and their file names without the suffix (e.g. "baby_GT").
     """
-    folder = _restoration_folder(root, name)
-    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in local.IMAGE_SUFFIXES)
-    if not paths:
-        raise DataError(f"no images ({', '.join(local.IMAGE_SUFFIXES)}) found in {folder}")
-    images = []
-    for path in paths:
-        image = local.open_image(path)
-        grey = image.mode in ("1", "L", "I;16", "I")
-        pixels = np.asarray(image.convert("L" if grey else "RGB"), dtype=np.uint8)
-        images.append(pixels[..., None] if grey else pixels)
-    return images, [path.stem for path in paths]
+    return local.read_image_files(_restoration_folder(root, name))
 
 
 @DATASETS.register("ring")

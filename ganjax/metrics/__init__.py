@@ -4,8 +4,13 @@ A metric is a function `metric(samples, config) -> {name: value}`. `samples` is 
 the EMA generator (the same fixed latents at every evaluation) and remembers what was computed from them, so that
 FID, KID and precision/recall in one evaluation share one set of samples and one pass of feature extraction.
 
-Registered here: `ring` (ganjax/data/ring.py), and `fid`, `kid`, `precision_recall`, `inception_score`
-(ganjax/metrics/inception_metrics.py).
+Restoration models (ganjax/tasks/image2image.py) evaluate with a `RestoredSamples`: their restored evaluation set,
+which the Inception metrics read like any samples (FID of inpainted test images against the clean ones), together
+with the per-image PSNR and SSIM (ganjax/metrics/restoration.py) that `psnr`, `ssim` and `psnr_hole` average, over
+all images and per group (the hole-area buckets of inpainting).
+
+Registered here: `ring` (ganjax/data/ring.py), `psnr`, `ssim`, `psnr_hole`, and `fid`, `kid`, `precision_recall`,
+`inception_score` (ganjax/metrics/inception_metrics.py).
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ import ml_collections
 import numpy as np
 
 from ganjax.data import ring
+from ganjax.errors import ConfigError
 from ganjax.registry import Registry
 
 T = TypeVar("T")
 METRICS: Registry = Registry("metric", config_key="eval.metrics")
+# The metrics of restoration models; each is better when higher.
+RESTORATION_METRICS = ("psnr", "ssim", "psnr_hole")
+HIGHER_IS_BETTER = RESTORATION_METRICS
 
 
 class Samples:
@@ -50,6 +59,65 @@ class Samples:
     def draw(self, num: int) -> np.ndarray:
         """(num, *sample_shape) samples, drawn once per num."""
         return self.remember(("samples", num), lambda: self._draw(num))
+
+
+class RestoredSamples(Samples):
+    """A restoration model's evaluation set: restored images (which `draw` returns, for the Inception metrics) and
+    the per-image scores of each restored image against its clean original.
+
+    Args:
+      restored: (N, H, W, C) float32 in [-1, 1] when every image has one size (else None: no Inception metrics).
+      per_image: {"psnr": (N,), "ssim": (N,)[, "psnr_hole": (N,)]} float64, dB and SSIM units.
+      groups: (N,) group names (inpainting's hole-area buckets, "10-20%"), or None.
+    """
+
+    def __init__(
+        self,
+        restored: np.ndarray | None,
+        per_image: dict[str, np.ndarray],
+        groups: list[str] | None,
+        mesh: jax.sharding.Mesh | None = None,
+    ):
+        super().__init__(self._first, mesh)
+        self.restored, self.per_image, self.groups = restored, per_image, groups
+
+    def _first(self, num: int) -> np.ndarray:
+        if self.restored is None:
+            raise ConfigError(
+                "the Inception metrics need an evaluation set of images of one size; this one has several: "
+                "remove fid/kid/precision_recall from --config.eval.metrics"
+            )
+        return self.restored[:num]
+
+    def mean(self, name: str) -> dict[str, float]:
+        """{name: mean over all images, name/group: mean over each group's images}."""
+        if name not in self.per_image:
+            raise ConfigError(
+                f"metric {name!r} needs holes to score: only inpainting runs (--config.degradation.name=inpaint) "
+                "have them"
+            )
+        values = self.per_image[name]
+        means = {name: float(np.mean(values))}
+        for group in sorted(set(self.groups or ())):
+            means[f"{name}/{group}"] = float(np.mean(values[np.asarray(self.groups) == group]))
+        return means
+
+
+def _restoration_metric(name: str) -> Callable[[Samples, ml_collections.ConfigDict], dict[str, float]]:
+    def metric(samples: Samples, config: ml_collections.ConfigDict) -> dict[str, float]:
+        del config
+        if not isinstance(samples, RestoredSamples):
+            raise ConfigError(
+                f"metric {name!r} compares restored images with clean ones: it needs --config.task=image2image"
+            )
+        return samples.mean(name)
+
+    metric.__doc__ = f"The mean {name} of the restored evaluation set, overall and per group."
+    return metric
+
+
+for _name in RESTORATION_METRICS:
+    METRICS.register(_name)(_restoration_metric(_name))
 
 
 @METRICS.register("ring")

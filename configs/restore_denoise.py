@@ -1,0 +1,40 @@
+"""Gaussian denoising, sigma 25, of grey images: DnCNN (Zhang et al. 2017) trained on 40x40 crops of the 400 BSD
+training images with random flips and rotations, evaluated on BSD68 at its own sizes.
+
+    GANJAX_DATA_DIR=../shared/data python train.py --config configs/restore_denoise.py --workdir runs/denoise25
+    python -m ganjax.restore --workdir runs/denoise25 --input noisy/ --out restored/
+    python benchmarks/restoration.py --task denoise --set BSD68 --workdir runs/denoise25
+
+The full recipe is DnCNN-S: 17 layers of 64 channels with batch norm, residual learning, an L2 loss, batch 128,
+Adam 1e-3 decayed to 0 over 100,000 steps (the paper trains 50 epochs of about 240,000 patches). The `cpu` variant is
+a 10-layer, 32-channel DnCNN trained for minutes on a CPU; `tiny` is a smoke test of 4 steps (the tests train it).
+`--config.degradation.sigma_max=55` with `--config.degradation.sigma=0` trains a blind model (DnCNN-B).
+benchmarks/RESULTS.md, "Restoration", has what each variant reaches and how long it trains.
+"""
+
+import ml_collections
+
+from configs import default
+
+VARIANTS = ("cpu", "tiny")
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+    default.check_variant("restore_denoise", variant, VARIANTS)
+    config = default.image2image_config()
+    config.model.update(name="dncnn", channels=1, width=64, depth=17)
+    config.degradation.update(name="noise", sigma=25.0)
+    config.objective.reconstruction = "l2"
+    config.data.update(name="restoration_sets", split="Train400", crop=40, flip_rotate=True)
+    config.eval.update(split="BSD68", every=10_000)
+    config.train.update(batch_size=128, num_steps=100_000, log_every=100, sample_every=5_000, checkpoint_every=5_000)
+    if variant == "cpu":
+        config.model.update(width=32, depth=10)
+        config.train.update(batch_size=32, num_steps=4_000, sample_every=1_000, checkpoint_every=1_000)
+        config.eval.every = 0
+    if variant == "tiny":
+        config.model.update(width=8, depth=3, d_width=8, d_layers=2)
+        config.data.crop = 16
+        config.eval.update(split="Set12", batch_size=4)
+        default.train_briefly(config)
+    return config

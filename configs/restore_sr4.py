@@ -1,0 +1,43 @@
+"""x4 super-resolution of luminance: SRResNet (Ledig et al. 2017) trained on 96x96 crops of the 400 grey BSD training
+images (the luminance, as VDSR and DnCNN train), evaluated on the Y channel (ITU-R BT.601) of Set5 with 4 border
+pixels cropped, the low-resolution inputs made by MATLAB's bicubic imresize: the protocol of the published tables.
+
+    GANJAX_DATA_DIR=../shared/data python train.py --config configs/restore_sr4.py --workdir runs/sr4
+    GANJAX_DATA_DIR=../shared/data python train.py --config configs/restore_sr4.py:gan --workdir runs/sr4_gan
+    python benchmarks/restoration.py --task sr --set Set5 --workdir runs/sr4
+
+The full recipe: 16 residual blocks of 64 channels, L1 loss, batch 16, Adam 1e-3 decayed to 0 over 100,000 steps;
+`gan` adds the conditional PatchGAN with weight 0.01 (SRGAN's perceptual direction, without its VGG loss, whose
+weights cannot be fetched here); `cpu` is 4 blocks of 32 channels for minutes on a CPU; `tiny` is a smoke test.
+Evaluate on Set14 with --config.eval.split=Set14.
+"""
+
+import ml_collections
+
+from configs import default
+
+VARIANTS = ("cpu", "gan", "tiny")
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+    default.check_variant("restore_sr4", variant, VARIANTS)
+    config = default.image2image_config()
+    config.model.update(name="srresnet", channels=1, width=64, depth=16)
+    config.degradation.update(name="downscale", scale=4)
+    config.data.update(name="restoration_sets", split="Train400", crop=96, flip_rotate=True)
+    config.eval.update(split="Set5", y_channel=True, crop_border=4, every=10_000)
+    config.train.update(batch_size=16, num_steps=100_000, log_every=100, sample_every=5_000, checkpoint_every=5_000)
+    if variant == "gan":
+        config.objective.adversarial_weight = 0.01
+        config.optim.update(g_lr=1e-4, d_lr=1e-4, b1=0.9, schedule="constant")
+    if variant == "cpu":
+        config.model.update(width=32, depth=4)
+        config.data.crop = 64
+        config.train.update(num_steps=3_000, sample_every=1_000, checkpoint_every=1_000)
+        config.eval.every = 1_000
+    if variant == "tiny":
+        config.model.update(width=8, depth=1, d_width=8, d_layers=2)
+        config.data.crop = 16
+        config.objective.adversarial_weight = 0.01
+        default.train_briefly(config)
+    return config
