@@ -198,7 +198,7 @@ class Downscale:
     """MATLAB bicubic downscaling by 1/scale (`imresize`); quantize: rounded to 8-bit levels, as a saved LR PNG."""
 
     scale: int
-    quantize: bool = True
+    quantize: bool
 
     def __post_init__(self):
         if self.scale not in SCALES:
@@ -334,9 +334,9 @@ class Inpaint:
     """Holes set to 0: free-form strokes of hole area ~ U[area_min, area_max] per image, or a centre square."""
 
     mask: str
-    area_min: float = 0.05
-    area_max: float = 0.5
-    centre_fraction: float = 0.5
+    area_min: float
+    area_max: float
+    centre_fraction: float
     scale: ClassVar[int] = 1
 
     def __post_init__(self):
