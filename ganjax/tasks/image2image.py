@@ -337,11 +337,13 @@ class EvaluationBatch:
       clean: (B, H, W, C) float32 on the 0-255 scale (uint8 values, or the float luminance of RGB images).
       degraded: the restorer's inputs, in the model range, degraded by the fixed evaluation randomness.
       groups: (B,) group names (the hole-area bucket of each image), or None.
+      indices: (B,) the images' positions in the evaluation set (batches group images by size).
     """
 
     clean: np.ndarray
     degraded: Degraded
     groups: list[str] | None
+    indices: tuple[int, ...]
 
 
 def evaluation_images(config: ml_collections.ConfigDict, task: Image2Image) -> tuple[list[np.ndarray], str]:
@@ -431,7 +433,7 @@ def prepare_evaluation(task: Image2Image, config: ml_collections.ConfigDict) -> 
                 groups = [degradations.bucket_name(int(bucket)) for bucket in buckets[part]]
             else:
                 degraded, groups = _degrade_fixed(task, seed, to_model_range(clean), chosen[0]), None
-            batches.append(EvaluationBatch(clean, degraded, groups))
+            batches.append(EvaluationBatch(clean, degraded, groups, tuple(chosen)))
     description = {
         "set": name,
         "degradation": degradation.describe(),

@@ -1,0 +1,218 @@
+"""Restore images with a trained image-to-image run (configs/restore_*.py), at any size.
+
+Degraded images as they are (noisy photos, small images to enlarge, images with holes and their masks):
+
+    python -m ganjax.restore --workdir runs/denoise25 --input noisy/ --out restored/
+    python -m ganjax.restore --workdir runs/inpaint --input masked/ --masks masks/ --out filled/
+
+Clean images, degraded here exactly as the run's evaluation degrades them (its seed), restored and scored: writes
+one input | output | clean strip per image and prints, and writes as scores.md, a PSNR/SSIM table in the run's
+evaluation protocol (channel, cropped border):
+
+    python -m ganjax.restore --workdir runs/denoise25 --clean ../shared/data/restoration/BSD68 --degrade --out cmp/
+
+The networks are fully convolutional: each image is restored at its own size, padded to the network's size multiple
+and cropped back, and images larger than --tile pixels are restored in overlapping tiles (--overlap pixels of
+context on each side, discarded), so memory does not grow with the image. A grey model restores the luminance of RGB
+images (ITU-R BT.601 Y) and carries their colour (Cb, Cr) over, enlarged by bicubic interpolation for
+super-resolution. Masks are images of the same size, white (non-zero) in the holes.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import app, flags
+
+from ganjax.cli import configure_logging, enable_compilation_cache, run_reporting_errors, use_fast_cpu_convolutions
+from ganjax.data.local import read_image_files
+from ganjax.degradations import Degraded, Inpaint, apply_mask, imresize, mask_from_image
+from ganjax.errors import ConfigError, DataError
+from ganjax.runs import load_run
+from ganjax.sampling import image_grid, save_png
+from ganjax.state import TrainState
+from ganjax.tasks.image2image import Image2Image, prepare_evaluation, restored_samples, to_model_range
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The image2image run's folder, as given to train.py.", required=True)
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to use; default the newest intact one.")
+_INPUT = flags.DEFINE_string("input", None, "A folder of degraded images to restore as they are.")
+_MASKS = flags.DEFINE_string("masks", None, "Inpainting runs with --input: a folder of masks named as the images.")
+_CLEAN = flags.DEFINE_string("clean", None, "With --degrade: a folder of clean images to degrade, restore and score.")
+_DEGRADE = flags.DEFINE_bool("degrade", False, "Degrade the --clean images as the run's evaluation does.")
+_OUT = flags.DEFINE_string("out", None, "Folder for the restored images (or strips and scores.md).", required=True)
+_TILE = flags.DEFINE_integer("tile", 512, "Restore images larger than this many input pixels in tiles of this side.")
+_OVERLAP = flags.DEFINE_integer("overlap", 32, "Input pixels of context around each tile, discarded after.")
+
+log = logging.getLogger("ganjax.restore")
+
+# MATLAB's rgb2ycbcr for values on the 0-255 scale: ycbcr = offset + matrix @ rgb / 255 (ITU-R BT.601).
+_YCBCR_MATRIX = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def rgb_to_ycbcr(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB -> (H, W, 3) Y, Cb, Cr, float64 on the 0-255 scale (Y in [16, 235])."""
+    return pixels @ _YCBCR_MATRIX.T + _YCBCR_OFFSET
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """The inverse of `rgb_to_ycbcr`."""
+    return (ycbcr - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR_MATRIX).T
+
+
+def restore_tiled(
+    restore: Callable, state: TrainState, degraded: Degraded, scale: int, tile: int, overlap: int
+) -> np.ndarray:
+    """Restores one degraded image (1, h, w, c) (and its mask, of the same size: masks come with scale 1) in tiles
+    of `tile` input pixels with `overlap` pixels of context on each side: (1, h * scale, w * scale, C), model range.
+    """
+    height, width = degraded.image.shape[1:3]
+    if max(height, width) <= tile:
+        return np.asarray(restore(state.ema_params, state.generator.collections, degraded))
+    rows = []
+    for top in range(0, height, tile):
+        row = []
+        for left in range(0, width, tile):
+            y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
+            y1, x1 = min(top + tile + overlap, height), min(left + tile + overlap, width)
+            window = jax.tree.map(lambda x, y0=y0, y1=y1, x0=x0, x1=x1: x[:, y0:y1, x0:x1], degraded)
+            output = np.asarray(restore(state.ema_params, state.generator.collections, window))
+            inner_top, inner_left = (top - y0) * scale, (left - x0) * scale
+            inner_height, inner_width = (
+                (min(top + tile, height) - top) * scale,
+                (min(left + tile, width) - left) * scale,
+            )
+            row.append(output[:, inner_top : inner_top + inner_height, inner_left : inner_left + inner_width])
+        rows.append(np.concatenate(row, axis=2))
+    return np.concatenate(rows, axis=1)
+
+
+def _load_task() -> tuple[Image2Image, TrainState, ml_collections.ConfigDict]:
+    run = load_run(_WORKDIR.value, _STEP.value)
+    if not isinstance(run.task, Image2Image):
+        raise ConfigError(
+            f"{_WORKDIR.value} is a {run.config.get('task', 'gan')} run, not an image2image one: restore works on "
+            f"runs of configs/restore_*.py; draw samples from a GAN with python sample.py --workdir {_WORKDIR.value}"
+        )
+    log.info("restoring with step %d of %s (%s)", run.step, _WORKDIR.value, run.task.degradation.describe())
+    return run.task, run.state, run.config
+
+
+def _masks_for(names: list[str], images: list[np.ndarray]) -> list[np.ndarray]:
+    """The mask of each image from --masks, matched by file name; DataError for a missing or mis-sized one."""
+    folder = pathlib.Path(_MASKS.value).expanduser()
+    masks, mask_names = read_image_files(folder)
+    by_name = dict(zip(mask_names, masks, strict=True))
+    chosen = []
+    for name, image in zip(names, images, strict=True):
+        if name not in by_name:
+            raise DataError(f"no mask for {name} in {folder}: name each mask as its image (e.g. {name}.png)")
+        mask = by_name[name]
+        if mask.shape[:2] != image.shape[:2]:
+            raise DataError(
+                f"the mask {folder / name} is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                f"{image.shape[1]}x{image.shape[0]}: a mask must have its image's size"
+            )
+        chosen.append(np.asarray(mask_from_image(mask)))
+    return chosen
+
+
+def restore_folder() -> pathlib.Path:
+    """--input: restores each degraded image as it is and writes <out>/<name>.png."""
+    task, state, _ = _load_task()
+    inpainting = isinstance(task.degradation, Inpaint)
+    if inpainting and not _MASKS.value:
+        raise ConfigError("this run inpaints: give --masks, a folder of masks named as the images (white = hole)")
+    images, names = read_image_files(pathlib.Path(_INPUT.value).expanduser())
+    masks = _masks_for(names, images) if inpainting else [None] * len(images)
+    restore = jax.jit(task.restore)
+    scale, out = task.degradation.scale, pathlib.Path(_OUT.value)
+    for name, image, mask in zip(names, images, masks, strict=True):
+        channels = image.shape[-1]
+        ycbcr = None
+        if channels != task.channels:
+            if not (task.channels == 1 and channels == 3):
+                raise DataError(f"{name} has {channels} channels but the model restores {task.channels}-channel images")
+            ycbcr = rgb_to_ycbcr(image.astype(np.float64))
+            pixels = ycbcr[..., :1]
+        else:
+            pixels = image.astype(np.float64)
+        clean_like = to_model_range(pixels[None])
+        degraded = apply_mask(clean_like, jnp.asarray(mask)) if mask is not None else Degraded(clean_like, None)
+        output = restore_tiled(restore, state, degraded, scale, _TILE.value, _OVERLAP.value)
+        restored = (np.asarray(output[0], np.float64) + 1.0) * 127.5
+        if ycbcr is not None:  # the colour of a grey model's RGB input, enlarged by bicubic interpolation
+            chroma = (
+                np.asarray(imresize(jnp.asarray(ycbcr[None, ..., 1:], jnp.float32), scale)[0])
+                if scale > 1
+                else ycbcr[..., 1:]
+            )
+            restored = ycbcr_to_rgb(np.concatenate([restored, chroma], axis=-1))
+        save_png(np.clip(np.round(restored), 0, 255).astype(np.uint8), out / f"{name}.png")
+    log.info("restored %d images into %s", len(images), out)
+    return out
+
+
+def degrade_restore_and_score() -> pathlib.Path:
+    """--clean --degrade: degrades the clean images as the run's evaluation does, restores and scores them; writes
+    <out>/<name>.png strips (degraded | restored | clean) and <out>/scores.md."""
+    task, state, config = _load_task()
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.eval.update(path=_CLEAN.value, batch_size=1)
+    _, names = read_image_files(pathlib.Path(_CLEAN.value).expanduser())
+    batches, protocol = prepare_evaluation(task, config)
+    restore = jax.jit(task.restore)
+    scale, out = task.degradation.scale, pathlib.Path(_OUT.value)
+    restored = []
+    for batch in batches:
+        output = restore_tiled(restore, state, batch.degraded, scale, _TILE.value, _OVERLAP.value)
+        restored.append(output)
+        shown = np.asarray(task.condition(batch.degraded))[..., : task.degradation.input_channels(task.channels)]
+        shown = np.broadcast_to(shown, output.shape)
+        clean = np.asarray(to_model_range(batch.clean))
+        strip = image_grid(np.clip(np.concatenate([shown, output, clean]), -1.0, 1.0), columns=3)
+        save_png(strip, out / f"{names[batch.indices[0]]}.png")
+    scores = restored_samples(batches, restored, config.eval.crop_border).per_image
+    order = [batch.indices[0] for batch in batches]
+    metrics = list(scores)
+    lines = [f"- {key}: {value}" for key, value in protocol.items()]
+    lines += [
+        f"- workdir: {_WORKDIR.value}",
+        "",
+        "| image | " + " | ".join(metrics) + " |",
+        "|---" * (len(metrics) + 1) + "|",
+    ]
+    for position in np.argsort(order):
+        values = " | ".join(f"{scores[name][position]:.4f}" for name in metrics)
+        lines.append(f"| {names[order[position]]} | {values} |")
+    lines.append("| **mean** | " + " | ".join(f"**{np.mean(scores[name]):.4f}**" for name in metrics) + " |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    (out / "scores.md").write_text(table)
+    log.info("wrote %d strips and scores.md to %s", len(batches), out)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if (_INPUT.value is None) == (_CLEAN.value is None):
+        raise app.UsageError("give either --input (degraded images) or --clean with --degrade (clean images)")
+    if (_CLEAN.value is not None) != _DEGRADE.value:
+        raise app.UsageError("--clean and --degrade go together: the clean images are degraded, then restored")
+    if _TILE.value < 1 or _OVERLAP.value < 0:
+        raise app.UsageError("--tile must be at least 1 and --overlap at least 0")
+    configure_logging()
+    use_fast_cpu_convolutions()
+    enable_compilation_cache()
+    run_reporting_errors(restore_folder if _INPUT.value is not None else degrade_restore_and_score)
+
+
+if __name__ == "__main__":
+    app.run(main)
