@@ -8,7 +8,8 @@ Three tables, each at the shapes of the models that use the layer:
 2. the ordinary 3x3 convolution of the ResNets, forward + backward and the kernel gradient of a squared input
    gradient (what R1 costs): XLA's gradient vs ganjax's `conv_3x3`;
 3. the grouped 3x3 convolution of R3GAN-style blocks, the same two measurements: XLA's grouped convolution vs
-   ganjax's `conv_3x3` (tap by tap on CPU).
+   ganjax's `conv_3x3` (tap by tap on CPU);
+4. the 3x3 convolution of restorers (DnCNN, SRResNet) at the sizes of their training crops, the same measurements.
 Times are milliseconds, the median of --repeats blocks of --calls calls after warm-up, the implementations taking turns.
 """
 
@@ -37,6 +38,8 @@ TRANSPOSED_SHAPES = [(7, 128, 64), (14, 64, 1), (4, 256, 128), (8, 128, 64), (16
 # (size, channels, group size) of ResNet layers: SNGAN/BigGAN at width 256, R3GAN at width 256 x expansion 2.
 CONV_3X3_SHAPES = [(32, 256, 256), (16, 256, 256)]
 GROUPED_SHAPES = [(16, 512, 16), (8, 512, 16)]
+# DnCNN's 40x40 crops at width 64; the CPU SR recipe's 64x64 crops at width 32.
+RESTORER_SHAPES = [(40, 64, 64), (64, 32, 32)]
 
 
 def _flax_conv_transpose(x, kernel):
@@ -148,6 +151,7 @@ def main() -> None:
     transposed_table(args, rng)
     conv_3x3_table("2. 3x3 convolution", CONV_3X3_SHAPES, args, rng)
     conv_3x3_table("3. Grouped 3x3 convolution (groups of 16 channels)", GROUPED_SHAPES, args, rng)
+    conv_3x3_table("4. 3x3 convolutions of restorers", RESTORER_SHAPES, args, rng)
 
 
 if __name__ == "__main__":

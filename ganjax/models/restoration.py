@@ -71,13 +71,16 @@ import ml_collections
 from flax import linen as nn
 
 from ganjax.errors import ConfigError
-from ganjax.layers import Conv3x3, ConvTranspose2x, spectrally_normalized
+from ganjax.layers import ConvTranspose2x, spectrally_normalized
 from ganjax.models.base import compute_dtype
 from ganjax.registry import Registry
 
 # pix2pix initialises every convolution from N(0, 0.02).
 _PIX2PIX_INIT = nn.initializers.normal(0.02)
 # DnCNN and SRResNet use He initialisation (fan-in, for ReLU/PReLU).
+# Their 3x3 convolutions are XLA's own: at full resolution and without a penalty's second derivative, ganjax's
+# `Conv3x3` is slower and needs more memory on XLA:CPU (benchmarks/RESULTS.md, "3x3 convolutions of restorers").
+_conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=1)
 _HE_INIT = nn.initializers.he_normal()
 
 SRRESNET_SCALES = (1, 2, 3, 4, 8)
@@ -197,11 +200,11 @@ class DnCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        h = nn.relu(Conv3x3(self.width, kernel_init=_HE_INIT, dtype=self.dtype)(x))
+        h = nn.relu(_conv3x3(self.width, kernel_init=_HE_INIT, dtype=self.dtype)(x))
         for _ in range(self.depth - 2):
-            h = Conv3x3(self.width, use_bias=not self.batch_norm, kernel_init=_HE_INIT, dtype=self.dtype)(h)
+            h = _conv3x3(self.width, use_bias=not self.batch_norm, kernel_init=_HE_INIT, dtype=self.dtype)(h)
             h = nn.relu(_batch_norm(h, enabled=self.batch_norm, train=train, dtype=self.dtype))
-        noise = Conv3x3(self.out_channels, kernel_init=_HE_INIT, dtype=jnp.float32)(h.astype(jnp.float32))
+        noise = _conv3x3(self.out_channels, kernel_init=_HE_INIT, dtype=jnp.float32)(h.astype(jnp.float32))
         base = x.astype(jnp.float32)[..., jnp.arange(self.out_channels) % x.shape[-1]]
         return base - noise
 
@@ -228,7 +231,7 @@ class SRResNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         norm = functools.partial(_batch_norm, enabled=self.batch_norm, train=train, dtype=self.dtype)
-        conv3x3 = functools.partial(Conv3x3, kernel_init=_HE_INIT, dtype=self.dtype)
+        conv3x3 = functools.partial(_conv3x3, kernel_init=_HE_INIT, dtype=self.dtype)
         prelu = functools.partial(nn.PReLU, negative_slope_init=0.25)
         first = nn.Conv(self.width, (9, 9), kernel_init=_HE_INIT, dtype=self.dtype)
         skip = prelu()(first(x.astype(self.dtype)))
