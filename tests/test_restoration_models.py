@@ -162,7 +162,7 @@ def test_depth_below_what_a_restorer_needs_is_refused():
 
 @pytest.mark.parametrize(
     "side,layers,spectral_norm,batch_norm",
-    [(32, 3, False, True), (32, 2, True, False), (40, 3, True, False), (40, 2, False, False)],
+    [(32, 3, False, True), (40, 3, True, False), (40, 2, False, False)],
 )
 def test_patch_discriminator_shapes(side, layers, spectral_norm, batch_norm):
     config = _model_config(d_layers=layers, d_spectral_norm=spectral_norm, d_batch_norm=batch_norm)
@@ -188,7 +188,7 @@ def test_patch_discriminator_sees_the_condition_and_has_finite_input_gradients(s
         return discriminator.apply(variables, x, condition, train=False)
 
     other = logits(x, _images((2, 32, 32, 2), seed=3))
-    assert logits(x, condition).dtype == jnp.float32
+    assert logits(x, condition).shape == (2, 2, 2) and logits(x, condition).dtype == jnp.float32
     assert not np.allclose(np.asarray(logits(x, condition)), np.asarray(other))
 
     gradient = jax.grad(lambda x: jnp.sum(logits(x, condition)))(x)

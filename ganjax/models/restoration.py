@@ -78,10 +78,10 @@ from ganjax.registry import Registry
 # pix2pix initialises every convolution from N(0, 0.02).
 _PIX2PIX_INIT = nn.initializers.normal(0.02)
 # DnCNN and SRResNet use He initialisation (fan-in, for ReLU/PReLU).
+_HE_INIT = nn.initializers.he_normal()
 # Their 3x3 convolutions are XLA's own: at full resolution and without a penalty's second derivative, ganjax's
 # `Conv3x3` is slower and needs more memory on XLA:CPU (benchmarks/RESULTS.md, "3x3 convolutions of restorers").
 _conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=1)
-_HE_INIT = nn.initializers.he_normal()
 
 SRRESNET_SCALES = (1, 2, 3, 4, 8)
 
