@@ -56,6 +56,11 @@ Discriminator (`build_patch_discriminator`): pix2pix's PatchGAN, with L = d_laye
   8x8. BN is there only when d_batch_norm; every convolution is spectrally normalised when d_spectral_norm, its
   power-iteration state in "batch_stats", advanced when `train`. The last convolution computes in float32.
 
+Parameters, grey images unless said: dncnn at the paper's width 64 and depth 17, 556K; width 32, depth 8, 56K.
+srresnet x4 at the paper's width 64 and depth 16, 1.53M; width 32, depth 4, 163K. unet width 32, depth 4, RGB +
+mask -> RGB, 1.55M (width 16: 388K). PatchGAN d_width 32 on RGB with an RGB + mask condition: 170K with d_layers 2,
+696K with 3.
+
 Config fields: see `build_restorer` and `build_patch_discriminator`.
 """
 
@@ -80,7 +85,7 @@ _PIX2PIX_INIT = nn.initializers.normal(0.02)
 # DnCNN and SRResNet use He initialisation (fan-in, for ReLU/PReLU).
 _HE_INIT = nn.initializers.he_normal()
 # Their 3x3 convolutions are XLA's own: at full resolution and without a penalty's second derivative, ganjax's
-# `Conv3x3` is slower and needs more memory on XLA:CPU (benchmarks/RESULTS.md, "3x3 convolutions of restorers").
+# `Conv3x3` is slower and needs more memory on XLA:CPU (benchmarks/conv_layers.py, "3x3 convolutions of restorers").
 _conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=1)
 
 SRRESNET_SCALES = (1, 2, 3, 4, 8)
