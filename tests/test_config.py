@@ -75,7 +75,11 @@ def test_workdir_with_a_checkpoint_from_an_incompatible_config(tmp_path, npz):
         ("optim.schedule", "cosin", r"unknown learning-rate schedule 'cosin' \(--config.optim.schedule\); valid: "),
         ("model.dtype", "float16", r"unknown compute dtype 'float16' \(--config.model.dtype\); valid: float32, "),
         ("eval.resize", "bicubic", r"--config.eval.resize must be one of tf, pytorch; got 'bicubic'"),
-        ("eval.best_metric", "precision", r"--config.eval.best_metric must be fid, kid or '' \(none\)"),
+        (
+            "eval.best_metric",
+            "precision",
+            r"--config.eval.best_metric must be fid, kid, psnr, ssim, psnr_hole or '' \(none\)",
+        ),
         ("eval.num", 1, r"--config.eval.num must be at least 2; got 1"),
     ],
 )

@@ -8,8 +8,8 @@ so the data pipeline is the GANs' and resume stays exact), restores it, and upda
   clean or the restored image: the registered adversarial loss (`--config.loss`) plus any registered penalties;
 - the restorer, on  reconstruction(restored, clean) + adversarial_weight * the adversarial generator loss.
 
-`--config.objective.adversarial_weight=0` gives the PSNR-oriented model: the discriminator is then not trained (it
-stays in the state, unused, so that both kinds of run share one layout). For inpainting the restorer sees the masked
+`--config.objective.adversarial_weight=0` gives the PSNR-oriented model: there is no discriminator then (the state
+holds an empty one, so that both kinds of run share one layout). For inpainting the restorer sees the masked
 image and the mask, and its output keeps the known pixels.
 
 Evaluation restores every image of the evaluation set at its own size (padded to the network's size multiple, cropped
@@ -80,7 +80,7 @@ class Image2Image:
       degradation: what the clean images go through (ganjax/degradations.py).
       sample_shape: (H, W, C) of the clean training images (crops).
       reconstruction: (restored, clean) -> scalar (ganjax/reconstruction.py).
-      adversarial_weight: the adversarial loss's weight in the restorer's objective; 0 trains no discriminator.
+      adversarial_weight: the adversarial loss's weight in the restorer's objective; 0: no discriminator.
       loss: the adversarial objective on patch logits, (real, fake) -> (d_loss, g_loss) (ganjax/losses.py).
       g_optimizer, d_optimizer: Optax transformations of the restorer and the discriminator.
       penalties: (name, weight) of the discriminator's penalties (ganjax/penalties.py).
@@ -159,7 +159,10 @@ class Image2Image:
         clean = jnp.zeros((1, *self.sample_shape), jnp.float32)
         degraded = self.degradation(jax.random.PRNGKey(0), clean)
         generator = init_network(self.restorer.module, self.g_optimizer, g_key, self.network_input(degraded))
-        discriminator = init_network(self.discriminator, self.d_optimizer, d_key, clean, self.condition(degraded))
+        if self.adversarial:
+            discriminator = init_network(self.discriminator, self.d_optimizer, d_key, clean, self.condition(degraded))
+        else:  # no discriminator: an empty network keeps the state's layout
+            discriminator = NetworkState(params={}, collections={}, opt_state=self.d_optimizer.init({}))
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             rng=rng,
