@@ -31,7 +31,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.update(batch_size=64, num_steps=50_000, log_every=100, sample_every=5_000, checkpoint_every=5_000)
     if variant == "cpu":
         config.model.width = 32
-        config.train.update(num_steps=3_000, sample_every=1_000, checkpoint_every=1_000)
+        config.train.update(num_steps=2_000, sample_every=500, checkpoint_every=500)
         config.eval.update(num=1_000, every=0)
     if variant == "tiny":
         config.model.update(width=8, depth=2, d_width=8)

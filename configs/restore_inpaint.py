@@ -35,7 +35,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         config.objective.adversarial_weight = 0.1
     if variant in ("cpu", "cpu_gan"):
         config.model.width = 32
-        config.train.update(num_steps=3_000, sample_every=1_000, checkpoint_every=1_000)
+        config.train.update(num_steps=2_000, sample_every=500, checkpoint_every=500)
         config.eval.update(num=1_000, every=0)
     if variant == "tiny":
         config.model.update(width=8, depth=2, d_width=8)

@@ -33,8 +33,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if variant == "cpu":
         config.model.update(width=32, depth=4)
         config.data.crop = 64
-        config.train.update(num_steps=3_000, sample_every=1_000, checkpoint_every=1_000)
-        config.eval.every = 1_000
+        config.train.update(num_steps=2_000, sample_every=500, checkpoint_every=500)
+        config.eval.every = 500
     if variant == "tiny":
         config.model.update(width=8, depth=1, d_width=8, d_layers=2)
         config.data.crop = 16

@@ -60,6 +60,58 @@ def health(prefix: str, loss: jax.Array, grads: PyTree, params: PyTree) -> Metri
     }
 
 
+def update_discriminator(
+    module: nn.Module,
+    optimizer: optax.GradientTransformation,
+    loss: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]],
+    penalties: dict[str, Callable],
+    weights: dict[str, float],
+    d: NetworkState,
+    real: Inputs,
+    fake: Inputs,
+    key: jax.Array,
+    gathered: Callable[[PyTree], PyTree] = lambda params: params,
+) -> tuple[NetworkState, Metrics, jax.Array]:
+    """One update of a discriminator, on real and generated inputs exactly as it sees them: the adversarial loss
+    (its D side) plus each penalty times its weight. `labels` of the inputs are whatever D is conditioned on (classes,
+    or an image for a conditional PatchGAN). D advances its own state on the real batch (`train=True`); its other
+    evaluations use that state as it stands. `gathered` lays out the parameters where D is applied (FSDP).
+
+    Returns:
+      (the updated network, its metrics: loss, each penalty (unweighted), gradient and parameter norms, non-finite
+      flag, mean logits and the share of real inputs scored positive; the real logits).
+    """
+
+    def loss_fn(params):
+        params = gathered(params)
+        real_logits, collections = apply_network(module, params, d.collections, real.images, real.labels, train=True)
+
+        def bound(images: jax.Array, labels: jax.Array | None) -> jax.Array:
+            return apply_network(module, params, collections, images, labels, train=False)[0]
+
+        fake_logits = bound(fake.images, fake.labels)
+        d_loss, _ = loss(real_logits, fake_logits)
+        values = {
+            name: penalty(bound, real, fake, jax.random.fold_in(key, index))
+            for index, (name, penalty) in enumerate(penalties.items())
+        }
+        total = d_loss + sum(weights[name] * value for name, value in values.items())
+        return total, (collections, d_loss, values, real_logits, fake_logits)
+
+    (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+    collections, d_loss, values, real_logits, fake_logits = aux
+    d = update(optimizer, d.replace(collections=collections), grads)
+    metrics = {
+        "d_loss": d_loss,
+        **{f"d_{name}": value for name, value in values.items()},
+        **health("d", total, grads, d.params),
+        "d_real_logit": jnp.mean(real_logits),
+        "d_fake_logit": jnp.mean(fake_logits),
+        "d_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
+    }
+    return d, metrics, real_logits
+
+
 def ema_decay(gan: Gan, step: jax.Array) -> jax.Array:
     """The EMA decay for the update that completes step `step` + 1 (float32 scalar).
 
@@ -129,35 +181,9 @@ def make_train_step(
         fake = Inputs(augmented(fake_key, jax.lax.stop_gradient(fake_images), p), fake_labels)
         real = Inputs(augmented(real_key, real.images, p), real.labels)
 
-        def loss_fn(params):
-            params = gathered(params)
-            real_logits, collections = apply_network(
-                discriminator, params, d.collections, real.images, real.labels, train=True
-            )
-
-            def bound(images: jax.Array, labels: jax.Array | None) -> jax.Array:
-                return apply_network(discriminator, params, collections, images, labels, train=False)[0]
-
-            fake_logits = bound(fake.images, fake.labels)
-            d_loss, _ = gan.loss(real_logits, fake_logits)
-            values = {
-                name: penalty(bound, real, fake, jax.random.fold_in(penalty_key, index))
-                for index, (name, penalty) in enumerate(penalties.items())
-            }
-            total = d_loss + sum(weights[name] * value for name, value in values.items())
-            return total, (collections, d_loss, values, real_logits, fake_logits)
-
-        (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
-        collections, d_loss, values, real_logits, fake_logits = aux
-        d = update(gan.d_optimizer, d.replace(collections=collections), grads)
-        metrics = {
-            "d_loss": d_loss,
-            **{f"d_{name}": value for name, value in values.items()},
-            **health("d", total, grads, d.params),
-            "d_real_logit": jnp.mean(real_logits),
-            "d_fake_logit": jnp.mean(fake_logits),
-            "d_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
-        }
+        d, metrics, real_logits = update_discriminator(
+            discriminator, gan.d_optimizer, gan.loss, penalties, weights, d, real, fake, penalty_key, gathered
+        )
         return d, g_collections, metrics, real_logits
 
     def generator_update(g: NetworkState, d: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):

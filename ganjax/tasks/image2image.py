@@ -52,7 +52,7 @@ from ganjax.penalties import PENALTIES, Inputs
 from ganjax.reconstruction import RECONSTRUCTION_LOSSES
 from ganjax.sampling import EVAL_SEED_OFFSET, GRID_SEED_OFFSET, image_grid
 from ganjax.state import NetworkState, PyTree, TrainState, init_network
-from ganjax.step import Metrics, StepFn, apply_network, ema_decay, health, update
+from ganjax.step import Metrics, StepFn, apply_network, ema_decay, health, update, update_discriminator
 from ganjax.tasks import TASKS
 
 Batch = dict[str, jax.Array]
@@ -189,36 +189,6 @@ class Image2Image:
         def gathered(params: PyTree) -> PyTree:
             return params if param_sharding is None else jax.lax.with_sharding_constraint(params, param_sharding)
 
-        def discriminator_update(d: NetworkState, real: Inputs, fake: Inputs, key: jax.Array):
-            def loss_fn(params):
-                params = gathered(params)
-                real_logits, collections = apply_network(
-                    self.discriminator, params, d.collections, real.images, real.labels, train=True
-                )
-
-                def bound(images: jax.Array, condition: jax.Array | None) -> jax.Array:
-                    return apply_network(self.discriminator, params, collections, images, condition, train=False)[0]
-
-                fake_logits = bound(fake.images, fake.labels)
-                d_loss, _ = self.loss(real_logits, fake_logits)
-                values = {
-                    name: penalty(bound, real, fake, jax.random.fold_in(key, index))
-                    for index, (name, penalty) in enumerate(penalties.items())
-                }
-                total = d_loss + sum(weights[name] * value for name, value in values.items())
-                return total, (collections, d_loss, values, real_logits, fake_logits)
-
-            (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
-            collections, d_loss, values, real_logits, fake_logits = aux
-            d = update(self.d_optimizer, d.replace(collections=collections), grads)
-            return d, {
-                "d_loss": d_loss,
-                **{f"d_{name}": value for name, value in values.items()},
-                **health("d", total, grads, d.params),
-                "d_real_logit": jnp.mean(real_logits),
-                "d_fake_logit": jnp.mean(fake_logits),
-            }
-
         def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
             clean = batch["image"][0]
             degrade_key, penalty_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
@@ -240,8 +210,18 @@ class Image2Image:
             condition = self.condition(degraded)
             if self.adversarial:
                 real = Inputs(clean, condition)
-                d, metrics = discriminator_update(
-                    d, real, Inputs(jax.lax.stop_gradient(restored), condition), penalty_key
+                fake = Inputs(jax.lax.stop_gradient(restored), condition)
+                d, metrics, _ = update_discriminator(
+                    self.discriminator,
+                    self.d_optimizer,
+                    self.loss,
+                    penalties,
+                    weights,
+                    d,
+                    real,
+                    fake,
+                    penalty_key,
+                    gathered,
                 )
             d_params = gathered(d.params)
 
