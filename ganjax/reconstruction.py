@@ -4,7 +4,7 @@ chosen by name (`--config.objective.reconstruction=l1`).
 Each takes `restored` and `clean`, (B, H, W, C) float32 in the model range [-1, 1], and returns a float32 scalar,
 the mean over every pixel and channel. With `--config.objective.adversarial_weight=0` a reconstruction loss is the
 whole objective (the PSNR-oriented model); above 0 it is added to the adversarial loss of ganjax/losses.py.
-To add one, write it here and register it; tests/test_reconstruction.py checks every registered objective.
+To add one, write it here and register it; tests/test_image2image.py checks every registered objective.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +33,17 @@ from ganjax.cli import configure_logging, enable_compilation_cache, run_reportin
 from ganjax.data.local import read_image_files
 from ganjax.degradations import Degraded, Inpaint, apply_mask, imresize, mask_from_image
 from ganjax.errors import ConfigError, DataError
+from ganjax.metrics.restoration import rgb_to_ycbcr, ycbcr_to_rgb
 from ganjax.runs import load_run
 from ganjax.sampling import image_grid, save_png
 from ganjax.state import TrainState
-from ganjax.tasks.image2image import Image2Image, prepare_evaluation, restored_samples, to_model_range
+from ganjax.tasks.image2image import (
+    Image2Image,
+    prepare_evaluation,
+    restore_tiled,
+    restored_samples,
+    to_model_range,
+)
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The image2image run's folder, as given to train.py.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to use; default the newest intact one.")
@@ -50,47 +56,6 @@ _TILE = flags.DEFINE_integer("tile", 512, "Restore images larger than this many 
 _OVERLAP = flags.DEFINE_integer("overlap", 32, "Input pixels of context around each tile, discarded after.")
 
 log = logging.getLogger("ganjax.restore")
-
-# MATLAB's rgb2ycbcr for values on the 0-255 scale: ycbcr = offset + matrix @ rgb / 255 (ITU-R BT.601).
-_YCBCR_MATRIX = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
-_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
-
-
-def rgb_to_ycbcr(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB -> (H, W, 3) Y, Cb, Cr, float64 on the 0-255 scale (Y in [16, 235])."""
-    return pixels @ _YCBCR_MATRIX.T + _YCBCR_OFFSET
-
-
-def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
-    """The inverse of `rgb_to_ycbcr`."""
-    return (ycbcr - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR_MATRIX).T
-
-
-def restore_tiled(
-    restore: Callable, state: TrainState, degraded: Degraded, scale: int, tile: int, overlap: int
-) -> np.ndarray:
-    """Restores one degraded image (1, h, w, c) (and its mask, of the same size: masks come with scale 1) in tiles
-    of `tile` input pixels with `overlap` pixels of context on each side: (1, h * scale, w * scale, C), model range.
-    """
-    height, width = degraded.image.shape[1:3]
-    if max(height, width) <= tile:
-        return np.asarray(restore(state.ema_params, state.generator.collections, degraded))
-    rows = []
-    for top in range(0, height, tile):
-        row = []
-        for left in range(0, width, tile):
-            y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
-            y1, x1 = min(top + tile + overlap, height), min(left + tile + overlap, width)
-            window = jax.tree.map(lambda x, y0=y0, y1=y1, x0=x0, x1=x1: x[:, y0:y1, x0:x1], degraded)
-            output = np.asarray(restore(state.ema_params, state.generator.collections, window))
-            inner_top, inner_left = (top - y0) * scale, (left - x0) * scale
-            inner_height, inner_width = (
-                (min(top + tile, height) - top) * scale,
-                (min(left + tile, width) - left) * scale,
-            )
-            row.append(output[:, inner_top : inner_top + inner_height, inner_left : inner_left + inner_width])
-        rows.append(np.concatenate(row, axis=2))
-    return np.concatenate(rows, axis=1)
 
 
 def _load_task() -> tuple[Image2Image, TrainState, ml_collections.ConfigDict]:

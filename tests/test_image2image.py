@@ -27,10 +27,11 @@ from ganjax.checkpoint import Checkpoints
 from ganjax.config import validate_config
 from ganjax.degradations import DEGRADATIONS, Degraded, apply_mask, centre_mask
 from ganjax.errors import ConfigError, DataError
+from ganjax.metrics.restoration import rgb_to_ycbcr
 from ganjax.reconstruction import CHARBONNIER_EPSILON, RECONSTRUCTION_LOSSES
-from ganjax.restore import restore_tiled, rgb_to_ycbcr
 from ganjax.runs import load_run
 from ganjax.tasks import build_task
+from ganjax.tasks.image2image import restore_tiled
 from ganjax.train import train_and_evaluate
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))

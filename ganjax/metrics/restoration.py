@@ -127,3 +127,18 @@ def _scores(
     if hole is not None:
         scores["psnr_hole"] = psnr(restored, clean, mask=crop_border(hole, crop))
     return scores
+
+
+# MATLAB's rgb2ycbcr for values on the 0-255 scale: ycbcr = offset + matrix @ rgb / 255 (ITU-R BT.601).
+_YCBCR_MATRIX = np.array([Y_WEIGHTS, [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def rgb_to_ycbcr(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB -> (H, W, 3) Y, Cb, Cr, float64 on the 0-255 scale (Y in [16, 235])."""
+    return pixels @ _YCBCR_MATRIX.T + _YCBCR_OFFSET
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """The inverse of `rgb_to_ycbcr`."""
+    return (ycbcr - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR_MATRIX).T

@@ -458,6 +458,33 @@ def restored_samples(
     )
 
 
+def restore_tiled(
+    restore: Callable, state: TrainState, degraded: Degraded, scale: int, tile: int, overlap: int
+) -> np.ndarray:
+    """Restores one degraded image (1, h, w, c) (and its mask, of the same size: masks come with scale 1) in tiles
+    of `tile` input pixels with `overlap` pixels of context on each side: (1, h * scale, w * scale, C), model range.
+    """
+    height, width = degraded.image.shape[1:3]
+    if max(height, width) <= tile:
+        return np.asarray(restore(state.ema_params, state.generator.collections, degraded))
+    rows = []
+    for top in range(0, height, tile):
+        row = []
+        for left in range(0, width, tile):
+            y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
+            y1, x1 = min(top + tile + overlap, height), min(left + tile + overlap, width)
+            window = jax.tree.map(lambda x, y0=y0, y1=y1, x0=x0, x1=x1: x[:, y0:y1, x0:x1], degraded)
+            output = np.asarray(restore(state.ema_params, state.generator.collections, window))
+            inner_top, inner_left = (top - y0) * scale, (left - x0) * scale
+            inner_height, inner_width = (
+                (min(top + tile, height) - top) * scale,
+                (min(left + tile, width) - left) * scale,
+            )
+            row.append(output[:, inner_top : inner_top + inner_height, inner_left : inner_left + inner_width])
+        rows.append(np.concatenate(row, axis=2))
+    return np.concatenate(rows, axis=1)
+
+
 # ---------------------------------------------------------------------------------------------------- building
 
 
