@@ -30,7 +30,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.eval.metrics = ("psnr", "ssim", "fid")
     config.train.update(batch_size=64, num_steps=50_000, log_every=100, sample_every=5_000, checkpoint_every=5_000)
     if variant == "cpu":
-        config.model.width = 32
+        config.model.update(width=32, d_width=32)
         config.train.update(num_steps=2_000, sample_every=500, checkpoint_every=500)
         config.eval.update(num=1_000, every=0)
     if variant == "tiny":
