@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import math
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -58,6 +58,7 @@ from ganjax.tasks import TASKS
 Batch = dict[str, jax.Array]
 GRID_COLUMNS = 8  # images in the sample grid
 GRID_MAX_SIDE = 128  # its images are centre crops of at most this side
+MAX_PSNR = 100.0  # dB: the per-image PSNR of an exact restoration, instead of infinity
 
 
 def to_model_range(pixels: np.ndarray | jax.Array) -> jax.Array:
@@ -276,7 +277,7 @@ class Image2Image:
         multiple = math.lcm(self.restorer.size_multiple * self.degradation.scale, self.degradation.scale)
         side = min(GRID_MAX_SIDE, *(min(image.shape[:2]) for image in images)) // multiple * multiple
         clean = to_model_range(np.stack([_centre_crop(image, side) for image in images]))
-        degraded = _degrade_fixed(self, config.seed + GRID_SEED_OFFSET, clean)
+        degraded = _degrade_fixed(self, config.seed + GRID_SEED_OFFSET, clean, range(len(images)))
         shown = self.condition(degraded)[..., : self.degradation.input_channels(self.channels)]
         shown = jnp.broadcast_to(shown, clean.shape) if shown.shape[-1] != self.channels else shown
         restore = jax.jit(self.restore, out_shardings=parallel.replicated(mesh))
@@ -383,11 +384,10 @@ def _degrade_each(degradation: Any, keys: jax.Array, clean: jax.Array) -> Degrad
     return jax.tree.map(lambda x: x[:, 0], degraded)
 
 
-def _degrade_fixed(task: Image2Image, seed: int, clean: jax.Array, first: int = 0) -> Degraded:
-    """Degrades images first, first + 1, ... of a fixed set the same way on every call, machine and batching."""
-    keys = jax.vmap(lambda index: jax.random.fold_in(jax.random.PRNGKey(seed), index))(
-        jnp.arange(first, first + len(clean))
-    )
+def _degrade_fixed(task: Image2Image, seed: int, clean: jax.Array, indices: Sequence[int]) -> Degraded:
+    """Degrades images (B, H, W, C), at positions `indices` (B,) of a fixed set, the same way on every call,
+    machine and batching: image i draws from fold_in(PRNGKey(seed), i)."""
+    keys = jax.vmap(lambda index: jax.random.fold_in(jax.random.PRNGKey(seed), index))(jnp.asarray(indices))
     return _degrade_each(task.degradation, keys, clean)
 
 
@@ -415,11 +415,16 @@ def prepare_evaluation(task: Image2Image, config: ml_collections.ConfigDict) -> 
                 degraded = degradations.apply_mask(to_model_range(clean), jnp.asarray(masks[part]))
                 groups = [degradations.bucket_name(int(bucket)) for bucket in buckets[part]]
             else:
-                degraded, groups = _degrade_fixed(task, seed, to_model_range(clean), chosen[0]), None
+                degraded, groups = _degrade_fixed(task, seed, to_model_range(clean), chosen), None
             batches.append(EvaluationBatch(clean, degraded, groups, tuple(chosen)))
     description = {
         "set": name,
-        "degradation": degradation.describe(),
+        "degradation": (
+            "fixed free-form masks, hole areas spread evenly over the buckets "
+            + ", ".join(degradations.bucket_name(bucket) for bucket in range(len(degradations.AREA_BUCKETS)))
+            if free_form
+            else degradation.describe()
+        ),
         "channel": "Y (ITU-R BT.601)" if config.eval.y_channel else ("grey" if task.channels == 1 else "RGB"),
         "crop_border": str(config.eval.crop_border),
         "eval_seed": str(seed),
@@ -430,7 +435,8 @@ def prepare_evaluation(task: Image2Image, config: ml_collections.ConfigDict) -> 
 def restored_samples(
     batches: list[EvaluationBatch], restored: list[jax.Array], crop: int, mesh: jax.sharding.Mesh | None = None
 ) -> RestoredSamples:
-    """The restored evaluation set with each image's PSNR, SSIM (and PSNR inside the holes), for the metrics."""
+    """The restored evaluation set with each image's PSNR (at most MAX_PSNR), SSIM (and PSNR inside the holes), for
+    the metrics."""
     per_image: dict[str, list[np.ndarray]] = {}
     images, groups = [], []
     for batch, output in zip(batches, restored, strict=True):
@@ -447,6 +453,10 @@ def restored_samples(
             scores["psnr_hole"] = restoration_metrics.psnr(restored_crop, clean_crop, mask=mask)
         for key, value in scores.items():
             per_image.setdefault(key, []).append(np.asarray(value, np.float64))
+    # An exactly restored image has infinite PSNR; capped, it cannot make a mean (or the best checkpoint) infinite.
+    for key in ("psnr", "psnr_hole"):
+        if key in per_image:
+            per_image[key] = [np.minimum(values, MAX_PSNR) for values in per_image[key]]
         groups.extend(batch.groups or [])
     one_size = len({image.shape[1:] for image in images}) == 1
     restored_set = to_model_range(np.concatenate(images)) if one_size else None
