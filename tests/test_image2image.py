@@ -31,7 +31,7 @@ from ganjax.metrics.restoration import rgb_to_ycbcr
 from ganjax.reconstruction import CHARBONNIER_EPSILON, RECONSTRUCTION_LOSSES
 from ganjax.runs import load_run
 from ganjax.tasks import build_task
-from ganjax.tasks.image2image import restore_tiled
+from ganjax.tasks.image2image import MAX_PSNR, EvaluationBatch, restore_tiled, restored_samples, to_model_range
 from ganjax.train import train_and_evaluate
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))
@@ -472,3 +472,20 @@ def test_restore_cli_refuses_a_run_that_is_not_a_restoration_run(tmp_path):
     result = _restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={tmp_path / 'out'}")
     assert f"{workdir} is a gan run, not an image2image one" in _one_error_line(result)
     assert "sample.py" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_restored_samples_scores_by_group_over_batches_and_caps_exact_restorations():
+    """Per-group means gather every batch's images; an exact restoration counts MAX_PSNR, not infinity."""
+    clean = np.full((2, 12, 12, 1), 100.0, np.float32)
+    batches = [
+        EvaluationBatch(clean, Degraded(jnp.zeros((2, 12, 12, 1)), None), ["a", "b"], (0, 1)),
+        EvaluationBatch(clean, Degraded(jnp.zeros((2, 12, 12, 1)), None), ["a", "b"], (2, 3)),
+    ]
+    exact = to_model_range(clean)
+    off_by_one = to_model_range(clean + 1.0)  # every pixel one level off: 20 log10(255) dB
+    samples = restored_samples(batches, [jnp.stack([exact[0], off_by_one[0]]), jnp.stack([off_by_one[0]] * 2)], 0)
+    one_level = 20 * np.log10(255.0)
+    means = samples.mean("psnr")
+    np.testing.assert_allclose(means["psnr/a"], (MAX_PSNR + one_level) / 2, rtol=1e-5)
+    np.testing.assert_allclose(means["psnr/b"], one_level, rtol=1e-5)
+    np.testing.assert_allclose(means["psnr"], (MAX_PSNR + 3 * one_level) / 4, rtol=1e-5)

@@ -453,11 +453,11 @@ def restored_samples(
             scores["psnr_hole"] = restoration_metrics.psnr(restored_crop, clean_crop, mask=mask)
         for key, value in scores.items():
             per_image.setdefault(key, []).append(np.asarray(value, np.float64))
+        groups.extend(batch.groups or [])
     # An exactly restored image has infinite PSNR; capped, it cannot make a mean (or the best checkpoint) infinite.
     for key in ("psnr", "psnr_hole"):
         if key in per_image:
             per_image[key] = [np.minimum(values, MAX_PSNR) for values in per_image[key]]
-        groups.extend(batch.groups or [])
     one_size = len({image.shape[1:] for image in images}) == 1
     restored_set = to_model_range(np.concatenate(images)) if one_size else None
     return RestoredSamples(
