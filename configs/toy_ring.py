@@ -20,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.g_lr = 1e-3
     config.optim.d_lr = 1e-3
     config.ema.decay = 0.99
-    config.data = ml_collections.ConfigDict(dict(name="ring", num_threads=0))
+    config.data = ml_collections.ConfigDict(dict(name="ring", num_threads=0, crop=None, flip_rotate=False))
     config.train.batch_size = 256
     config.train.num_steps = 2000
     config.train.log_every = 100

@@ -48,7 +48,7 @@ def clock(monkeypatch):
 def test_images_per_sec_counts_only_training(clock, caplog):
     config = tiny_dcgan_config(**{"train.log_every": 2, "train.num_steps": 6, "train.batch_size": 16})
     writer = _Records()
-    reporter = train_lib._Reporter(config, writer, start_step=0)
+    reporter = train_lib._Reporter(config, 1, writer, start_step=0)
     for step in (1, 2):  # 1 s per step
         clock[0] += 1.0
         reporter.push(step, _metrics())
@@ -70,7 +70,7 @@ def test_images_per_sec_counts_only_training(clock, caplog):
 
 
 def test_a_non_finite_step_is_named(clock):
-    reporter = train_lib._Reporter(tiny_dcgan_config(), _Records(), start_step=0)
+    reporter = train_lib._Reporter(tiny_dcgan_config(), 1, _Records(), start_step=0)
     reporter.push(1, _metrics(d_loss=float("nan"), nonfinite=1))
     with pytest.raises(NonFiniteError, match="non-finite values in the discriminator at step 1: loss nan"):
         reporter.flush()
