@@ -208,6 +208,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     source = open_source(config.data, config.seed)
     check_patches(source, crop=config.data.crop, flip_rotate=config.data.flip_rotate)
     task.check_data(source, config.data.crop)
+    # Made now, so that an evaluation set that cannot feed the model is refused before anything is compiled.
+    sample_grid = task.sample_grid(config, mesh)
+    evaluator = task.evaluator(config, mesh)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     log.info(
@@ -246,8 +249,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         crop=config.data.crop,
         flip_rotate=config.data.flip_rotate,
     )
-    sample_grid = task.sample_grid(config, mesh)
-    evaluator = task.evaluator(config, mesh)
     writer = Writer(workdir, start_step) if is_chief else None
     reporter = _Reporter(config, task.batches_per_step, writer, start_step)
     best = BestCheckpoint(
