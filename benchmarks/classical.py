@@ -27,10 +27,8 @@ import scipy.ndimage
 
 from ganjax.degradations import imresize
 
-# The Gaussian filter's standard deviation in pixels, chosen for sigma-25 noise (the baseline keeps it at other noise
-# levels). Mean PSNR (dB) on BSD68 at sigma 25, noise from np.random.default_rng(0) drawn image after image in name
-# order, restored images rounded to uint8: 0.7 px 26.18 (first 10 images) / 26.01 (all 68), 0.8 px 26.42 / 26.22,
-# 0.85 px 26.45 / 26.24, 0.9 px 26.44 / 26.22, 1.0 px 26.35 / 26.12, 1.2 px 26.02 / 25.79.
+# The Gaussian filter's standard deviation in pixels, chosen as the best for sigma-25 noise on BSD68 (the baseline
+# keeps it at other noise levels): benchmarks/RESULTS.md, "The conventions behind the restoration tables".
 GAUSSIAN_SIGMA_PIXELS = 0.85
 
 

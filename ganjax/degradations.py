@@ -176,10 +176,9 @@ def imresize(images: jax.Array, scale: float, *, method: str = "bicubic") -> jax
 
     Why not jax.image.scale_and_translate (method "cubic", antialias=True): it samples the same positions with the
     same kernel, and matches this to 0.0 in the interior, but at the borders it renormalises over the taps inside the
-    image instead of mirroring them. On Set5's baby (512x512, 0-255 scale, float64) its x1/4 output differs from
-    MATLAB's on the 2 outermost rows and columns by up to 6.8 levels, and x4 (from 128x128) on the outermost 6 by up
-    to 2.6 levels. So the two axes are resized here by weight matrices computed in numpy (static shapes) and applied
-    with einsum at full float32 precision.
+    image instead of mirroring them, and differs by several levels on the outermost rows and columns
+    (benchmarks/RESULTS.md, "The conventions behind the restoration tables"). So the two axes are resized here by
+    weight matrices computed in numpy (static shapes) and applied with einsum at full float32 precision.
     """
     if method not in _KERNELS:
         raise ConfigError(f"unknown imresize method {method!r}; valid: {', '.join(sorted(_KERNELS))}")

@@ -27,10 +27,9 @@ def rgb_to_y(images: jax.Array, *, round_to_uint8: bool = False) -> jax.Array:
         Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255
 
     Kept in floating point by default, as BasicSR does (`bgr2ycbcr(y_only=True)` on float images): that is what
-    reproduces the published bicubic x4 figures (tests/test_restoration_metrics.py). Measured, with Set14's grey
-    `bridge` scored on its values as Y: float Y gives Set5 28.4314 / Set14 25.9973 dB (published 28.43 / 26.00 or
-    25.99); Y rounded to integers as MATLAB's rgb2ycbcr on uint8 does (`round_to_uint8=True`) gives 28.4189 /
-    25.9933, 0.011 dB short on Set5.
+    reproduces the published bicubic x4 figures (tests/test_restoration_metrics.py); Y rounded to integers as
+    MATLAB's rgb2ycbcr on uint8 does (`round_to_uint8=True`) falls short of them (benchmarks/RESULTS.md, "The
+    conventions behind the restoration tables"). Set14's grey `bridge` is scored on its values as Y.
     """
     weights = jnp.asarray(Y_WEIGHTS, images.dtype) / 255.0
     y = 16.0 + jnp.sum(images * weights, axis=-1, keepdims=True)
