@@ -1,6 +1,7 @@
 """Optimizers and learning-rate schedules from the config: Adam for each network, with an Optax schedule.
 
-`--config.optim.schedule` names the decay over the run (constant, linear to 0, cosine to 0) and
+`--config.optim.schedule` names the decay over the run (constant, linear to 0, cosine to 0, or CycleGAN's constant
+for the first half and linear to 0 over the second) and
 `--config.optim.warmup_steps` a linear warm-up from 0 before it. Each network's schedule counts its own updates: the
 discriminator makes d_steps updates per train step, the generator one.
 """
@@ -34,6 +35,16 @@ def linear(learning_rate: float, num_updates: int) -> optax.Schedule:
 def cosine(learning_rate: float, num_updates: int) -> optax.Schedule:
     """Half-cosine decay to 0 at the last update."""
     return optax.cosine_decay_schedule(learning_rate, num_updates)
+
+
+@SCHEDULES.register("hold_then_linear")
+def hold_then_linear(learning_rate: float, num_updates: int) -> optax.Schedule:
+    """The rate held for the first half of the updates, then linear decay to 0 at the last (CycleGAN's "linear"
+    policy with as many decay epochs as constant ones)."""
+    hold = num_updates // 2
+    return optax.join_schedules(
+        [optax.constant_schedule(learning_rate), optax.linear_schedule(learning_rate, 0.0, num_updates - hold)], [hold]
+    )
 
 
 def learning_rate_schedule(name: str, learning_rate: float, num_updates: int, warmup: int) -> optax.Schedule:

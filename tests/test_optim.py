@@ -30,3 +30,9 @@ def test_every_schedule_starts_at_the_rate_and_never_goes_negative(name):
     schedule = learning_rate_schedule(name, 3e-4, num_updates=20, warmup=0)
     values = np.array([schedule(k) for k in range(21)])
     assert values[0] == pytest.approx(3e-4) and np.all(values >= 0) and np.all(values <= 3e-4 + 1e-12)
+
+
+def test_hold_then_linear_holds_for_half_the_updates_then_decays_to_zero():
+    schedule = learning_rate_schedule("hold_then_linear", 2e-4, num_updates=10, warmup=0)
+    expected = [2e-4, 2e-4, 2e-4, 1.6e-4, 0.8e-4, 0.0]  # held for updates 0-5, then 2e-4 * (10 - k) / 5
+    np.testing.assert_allclose([schedule(k) for k in (0, 4, 5, 6, 8, 10)], expected, rtol=1e-6, atol=1e-12)
