@@ -1,4 +1,5 @@
-"""The classical restoration baselines (benchmarks/classical.py): exact cases by hand, shapes and dtypes.
+"""The classical restoration and translation baselines (benchmarks/classical.py): exact cases by hand, shapes and
+dtypes.
 
 OpenCV and bm3d come with the `benchmarks` extra only; the tests that need them are skipped without them.
 """
@@ -104,8 +105,9 @@ def test_every_baseline_keeps_the_shape_and_returns_uint8(channels):
         "denoise": (np.random.default_rng(0).normal(128, 25, (32, 32, channels)), classical.Context(sigma=25)),
         "sr": (_textured(8, 6, channels), classical.Context(scale=4)),
         "inpaint": (_textured(12, 10, channels), classical.Context(mask=_square_hole(12, 10))),
+        "translate": (_textured(32, 32, 3), classical.Context()),  # RGB photos only
     }
-    needs = {"bm3d": "bm3d", "telea": "cv2", "navier-stokes": "cv2"}
+    needs = {"bm3d": "bm3d", "telea": "cv2", "navier-stokes": "cv2", "cartoon": "cv2", "stylization": "cv2"}
     assert set(classical.BASELINES) == set(degraded)
     for task, baselines in classical.BASELINES.items():
         image, context = degraded[task]
@@ -115,3 +117,43 @@ def test_every_baseline_keeps_the_shape_and_returns_uint8(channels):
             restored = baseline(image, context)
             expected = (32, 24, channels) if task == "sr" else image.shape
             assert restored.shape == expected and restored.dtype == np.uint8, (task, name)
+
+
+@needs_cv2
+@pytest.mark.parametrize("translate", [classical.cartoon_filter, classical.stylization])
+def test_translation_baselines_are_deterministic_and_keep_flat_images(translate):
+    photo = _textured(32, 32, 3)
+    drawn = translate(photo)
+    assert drawn.shape == photo.shape and drawn.dtype == np.uint8
+    np.testing.assert_array_equal(translate(photo), drawn)
+    flat = np.full((32, 32, 3), (200, 120, 40), np.uint8)
+    np.testing.assert_array_equal(translate(flat), flat)  # no outlines, no darkening
+    with pytest.raises(ValueError, match=r"takes uint8 RGB images \(H, W, 3\); got uint8 \(32, 32, 1\)"):
+        translate(photo[..., :1])
+
+
+@needs_cv2
+@pytest.mark.parametrize("colours", [3, 8])
+def test_cartoon_filter_has_at_most_k_colours_besides_black(colours):
+    drawn = classical.cartoon_filter(_textured(32, 32, 3), colours=colours)
+    painted = drawn[(drawn != 0).any(axis=-1)]
+    assert 1 <= len(np.unique(painted, axis=0)) <= colours
+    with pytest.raises(ValueError, match=r"needs at least 8 pixels for 8 colours; got \(2, 3, 3\)"):
+        classical.cartoon_filter(_textured(2, 3, 3))
+
+
+@needs_cv2
+def test_cartoon_filter_outlines_a_dark_square_by_hand():
+    # A square of 40 on 200. The 5x5 mean of a pixel 1 (2) pixels inside the square's side holds 10 (5) bright
+    # pixels: 104 (72), more than 12 above 40, so it is outlined; 3 pixels inside, the mean is 40: not outlined. The
+    # 3x3 median rounds the square's corners off to 200 first, so they are not outlined. Bilateral weights across
+    # a step of 160 levels at sigma 30 are e^-14, so both colours survive the smoothing and the quantisation exactly.
+    photo = np.full((32, 32, 3), 200, np.uint8)
+    photo[10:22, 10:22] = 40
+    outline = np.zeros((32, 32), bool)
+    outline[10:22, 10:22] = True
+    outline[12:20, 12:20] = False
+    outline[[10, 10, 21, 21], [10, 21, 10, 21]] = False
+    drawn = classical.cartoon_filter(photo)
+    np.testing.assert_array_equal((drawn == 0).all(axis=-1), outline)
+    np.testing.assert_array_equal(drawn[~outline], photo[~outline])
