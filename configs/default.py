@@ -16,7 +16,8 @@ from ganjax.penalties import PENALTIES
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.task = "gan"  # what is trained (ganjax/tasks/): "gan", or "image2image" (configs/restore_*.py)
+    # What is trained (ganjax/tasks/): "gan", "image2image" (configs/restore_*.py), "cyclegan" (configs/translate_*.py)
+    config.task = "gan"
     config.seed = 0
 
     config.model = ml_collections.ConfigDict()
@@ -160,6 +161,63 @@ def image2image_config() -> ml_collections.ConfigDict:
     config.eval.crop_border = 0  # pixels cropped from each side before scoring (the SR scale, in the tables)
     config.eval.path = ml_collections.config_dict.placeholder(str)  # a folder of clean images of any sizes
     config.eval.batch_size = 16
+    config.train.num_samples = 8
+    return config
+
+
+def domain_data_config(name: str, **fields) -> ml_collections.ConfigDict:
+    """One domain's dataset in a two-domain run (`translation_config`): the fields of `config.data` of a
+    one-dataset run, and the split (or folder) that evaluation reads."""
+    data = get_config().data
+    del data.num_threads  # shared by the domains: config.data.num_threads
+    data.name = name
+    data.eval_split = "test"  # the split evaluation reads (folders have none: the same images)
+    data.eval_path = ml_collections.config_dict.placeholder(str)  # "folder": a folder of held-out images instead
+    data.update(fields)
+    return data
+
+
+def translation_config() -> ml_collections.ConfigDict:
+    """The shared part of the unpaired translation recipes (configs/translate_*.py, ganjax/tasks/cyclegan.py): the
+    default config with two datasets, config.data.a and config.data.b, CycleGAN's networks (a ResNet generator and
+    a 70x70 PatchGAN with instance norm, each way) and objective, and the official code's optimizer (Adam 2e-4,
+    b1 0.5, held then decayed linearly to 0); each recipe sets the data, the sizes and the evaluation."""
+    config = get_config()
+    config.task = "cyclegan"
+    config.model = ml_collections.ConfigDict(
+        dict(
+            name="resnet",  # the generators: resnet (CycleGAN's), unet (ganjax/models/restoration.py)
+            channels_a=3,  # of the images of domain A
+            channels_b=3,  # of domain B
+            resolution=32,  # side of the training images of both domains
+            width=64,  # the generators' base channels (ngf)
+            depth=6,  # resnet: residual blocks (6 up to 128x128, 9 at 256 in the official code); unet: levels
+            batch_norm=False,  # unet only; the resnet generator normalises by instance
+            dtype="float32",
+            d_width=64,  # the PatchGANs (ndf)
+            d_layers=3,  # stride-2 convolutions: 3 is the 70x70 PatchGAN
+            d_spectral_norm=False,
+            d_batch_norm=False,
+            d_instance_norm=True,
+        )
+    )
+    config.data = ml_collections.ConfigDict(
+        dict(num_threads=1, a=domain_data_config("cifar10"), b=domain_data_config("folder", resize=32))
+    )
+    config.objective = ml_collections.ConfigDict()
+    # The official code's generator loss is MSE(D(G(x)), 1); ganjax's least_squares has 1/2 of it, hence weight 2.
+    config.objective.adversarial_weight = 2.0
+    config.objective.cycle_weight = 10.0
+    config.objective.identity_weight = 0.5  # times the cycle weight (the official --lambda_identity); 0: off
+    config.objective.pool_size = 50  # generated images each discriminator also sees; 0: only the newest
+    config.loss = "least_squares"
+    config.optim.update(g_lr=2e-4, d_lr=2e-4, b1=0.5, schedule="hold_then_linear")
+    config.ema.update(decay=0.999, rampup=0.05)
+    config.augment.p = 0.0
+    config.eval.metrics = ("kid", "fid", "edge_ssim", "cycle_psnr")
+    del config.eval.split  # each domain's data.<domain>.eval_split
+    config.eval.best_metric = "kid"
+    config.eval.batch_size = 100
     config.train.num_samples = 8
     return config
 

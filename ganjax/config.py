@@ -9,10 +9,11 @@ from jax.sharding import Mesh
 
 from ganjax.augment import AUGMENTATIONS
 from ganjax.data import DATASETS, Source
+from ganjax.data.domains import domain_configs
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS, RESTORATION_METRICS
+from ganjax.metrics import METRICS, PER_IMAGE_METRICS
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
 from ganjax.models import Networks
@@ -30,7 +31,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks the shared fields: names against the registries and every number against its valid range. Each task
     checks its own fields (the model's among them) when it is built (ganjax/tasks/)."""
     LOSSES.get(config.loss)
-    DATASETS.get(config.data.name)
+    datasets = [data.name for data in domain_configs(config.data).values()]
+    for dataset in datasets:
+        DATASETS.get(dataset)
     for metric in config.eval.metrics:
         METRICS.get(metric)
     for augmentation in config.augment.policy:
@@ -76,17 +79,18 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     )
     inception_metrics = [name for name in eval_config.metrics if name in INCEPTION_METRICS]
     _check(
-        not inception_metrics or config.data.name != "ring",
+        not inception_metrics or "ring" not in datasets,
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
         "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
-    restoration_metrics = [name for name in eval_config.metrics if name in RESTORATION_METRICS]
-    _check(
-        not restoration_metrics or config.get("task", "gan") == "image2image",
-        f"--config.eval.metrics asks for {', '.join(restoration_metrics)}, which compare restored images with clean "
-        "ones: only image2image runs (configs/restore_*.py) have them",
-    )
-    best_metrics = (*BEST_METRICS, *RESTORATION_METRICS)
+    task = config.get("task", "gan")
+    for name in eval_config.metrics:
+        _check(
+            PER_IMAGE_METRICS.get(name, task) == task,
+            f"--config.eval.metrics asks for {name}, which only {PER_IMAGE_METRICS.get(name)} runs score; this is a "
+            f"{task} run",
+        )
+    best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS)
     _check(
         eval_config.best_metric in ("", *best_metrics),
         f"--config.eval.best_metric must be {', '.join(best_metrics)} or '' (none); got {eval_config.best_metric!r}",

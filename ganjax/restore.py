@@ -1,4 +1,5 @@
-"""Restore images with a trained image-to-image run (configs/restore_*.py), at any size.
+"""Restore or translate images with a trained image-to-image run (configs/restore_*.py, configs/translate_*.py), at
+any size.
 
 Degraded images as they are (noisy photos, small images to enlarge, images with holes and their masks):
 
@@ -10,6 +11,11 @@ one input | output | clean strip per image and prints, and writes as scores.md, 
 evaluation protocol (channel, cropped border):
 
     python -m ganjax.restore --workdir runs/denoise25 --clean ../shared/data/restoration/BSD68 --degrade --out cmp/
+
+Translation runs (CycleGAN) translate a folder from domain A to B, or back with --direction b2a:
+
+    python -m ganjax.restore --workdir runs/photo2clipart --input photos/ --out drawings/
+    python -m ganjax.restore --workdir runs/photo2clipart --input drawings/ --out photos/ --direction b2a
 
 The networks are fully convolutional: each image is restored at its own size, padded to the network's size multiple
 and cropped back, and images larger than --tile pixels are restored in overlapping tiles (--overlap pixels of
@@ -31,12 +37,14 @@ from absl import app, flags
 
 from ganjax.cli import configure_logging, enable_compilation_cache, run_reporting_errors, use_fast_cpu_convolutions
 from ganjax.data.local import read_image_files
+from ganjax.data.sources import model_range_to_uint8
 from ganjax.degradations import Degraded, Inpaint, apply_mask, imresize, mask_from_image
 from ganjax.errors import ConfigError, DataError
 from ganjax.metrics.restoration import rgb_to_ycbcr, ycbcr_to_rgb
-from ganjax.runs import load_run
+from ganjax.runs import SavedRun, load_run
 from ganjax.sampling import image_grid, save_png
 from ganjax.state import TrainState
+from ganjax.tasks.cyclegan import DIRECTIONS, SOURCE_DOMAIN, CycleGan
 from ganjax.tasks.image2image import (
     Image2Image,
     prepare_evaluation,
@@ -45,7 +53,7 @@ from ganjax.tasks.image2image import (
     to_model_range,
 )
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The image2image run's folder, as given to train.py.", required=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run's folder, as given to train.py.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to use; default the newest intact one.")
 _INPUT = flags.DEFINE_string("input", None, "A folder of degraded images to restore as they are.")
 _MASKS = flags.DEFINE_string("masks", None, "Inpainting runs with --input: a folder of masks named as the images.")
@@ -54,17 +62,36 @@ _DEGRADE = flags.DEFINE_bool("degrade", False, "Degrade the --clean images as th
 _OUT = flags.DEFINE_string("out", None, "Folder for the restored images (or strips and scores.md).", required=True)
 _TILE = flags.DEFINE_integer("tile", 512, "Restore images larger than this many input pixels in tiles of this side.")
 _OVERLAP = flags.DEFINE_integer("overlap", 32, "Input pixels of context around each tile, discarded after.")
+_DIRECTION = flags.DEFINE_enum(
+    "direction", None, DIRECTIONS, "Translation runs: a2b (the default) or b2a, from domain B back to A."
+)
 
 log = logging.getLogger("ganjax.restore")
 
 
-def _load_task() -> tuple[Image2Image, TrainState, ml_collections.ConfigDict]:
+def _load_run() -> SavedRun:
+    """The run of --workdir, refused unless it restores or translates images."""
     run = load_run(_WORKDIR.value, _STEP.value)
-    if not isinstance(run.task, Image2Image):
+    if not isinstance(run.task, Image2Image | CycleGan):
         raise ConfigError(
-            f"{_WORKDIR.value} is a {run.config.get('task', 'gan')} run, not an image2image one: restore works on "
-            f"runs of configs/restore_*.py; draw samples from a GAN with python sample.py --workdir {_WORKDIR.value}"
+            f"{_WORKDIR.value} is a {run.config.get('task', 'gan')} run, not an image2image or cyclegan one: restore "
+            "works on runs of configs/restore_*.py and configs/translate_*.py; draw samples from a GAN with python "
+            f"sample.py --workdir {_WORKDIR.value}"
         )
+    if isinstance(run.task, Image2Image) and _DIRECTION.value is not None:
+        raise ConfigError(
+            f"--direction picks a translation direction, but {_WORKDIR.value} is an image2image run, which maps one "
+            "way only: drop --direction"
+        )
+    if isinstance(run.task, CycleGan) and (_MASKS.value or _CLEAN.value):
+        raise ConfigError(
+            f"{_WORKDIR.value} is a cyclegan run, which translates images as they are: give --input alone "
+            "(--masks, --clean and --degrade are for restoration runs)"
+        )
+    return run
+
+
+def _restoration(run: SavedRun) -> tuple[Image2Image, TrainState, ml_collections.ConfigDict]:
     log.info("restoring with step %d of %s (%s)", run.step, _WORKDIR.value, run.task.degradation.describe())
     return run.task, run.state, run.config
 
@@ -88,9 +115,39 @@ def _masks_for(names: list[str], images: list[np.ndarray]) -> list[np.ndarray]:
     return chosen
 
 
+def translate_folder(run: SavedRun) -> pathlib.Path:
+    """--input of a translation run: translates each image in --direction and writes <out>/<name>.png."""
+    task, direction = run.task, _DIRECTION.value or "a2b"
+    channels = task.shape(SOURCE_DOMAIN[direction])[-1]
+    log.info("translating %s with step %d of %s", direction, run.step, _WORKDIR.value)
+    images, names = read_image_files(pathlib.Path(_INPUT.value).expanduser())
+    for name, image in zip(names, images, strict=True):
+        if image.shape[-1] != channels:
+            raise DataError(
+                f"{name} has {image.shape[-1]} channels but the {direction} generator translates {channels}-channel "
+                f"images of domain {SOURCE_DOMAIN[direction]}"
+            )
+
+    def translate(params, collections, degraded: Degraded) -> jax.Array:
+        return task.translate(direction, params, collections, degraded.image)
+
+    translate = jax.jit(translate)
+    out = pathlib.Path(_OUT.value)
+    for name, image in zip(names, images, strict=True):
+        source = Degraded(to_model_range(image[None]), None)
+        output = restore_tiled(translate, run.state, source, 1, _TILE.value, _OVERLAP.value)
+        save_png(model_range_to_uint8(output[0]), out / f"{name}.png")
+    log.info("translated %d images into %s", len(images), out)
+    return out
+
+
 def restore_folder() -> pathlib.Path:
-    """--input: restores each degraded image as it is and writes <out>/<name>.png."""
-    task, state, _ = _load_task()
+    """--input: restores each degraded image as it is and writes <out>/<name>.png; translates it when the run is a
+    translation run."""
+    run = _load_run()
+    if isinstance(run.task, CycleGan):
+        return translate_folder(run)
+    task, state, _ = _restoration(run)
     inpainting = isinstance(task.degradation, Inpaint)
     if inpainting and not _MASKS.value:
         raise ConfigError("this run inpaints: give --masks, a folder of masks named as the images (white = hole)")
@@ -127,7 +184,7 @@ def restore_folder() -> pathlib.Path:
 def degrade_restore_and_score() -> pathlib.Path:
     """--clean --degrade: degrades the clean images as the run's evaluation does, restores and scores them; writes
     <out>/<name>.png strips (degraded | restored | clean) and <out>/scores.md."""
-    task, state, config = _load_task()
+    task, state, config = _restoration(_load_run())
     config = ml_collections.ConfigDict(config.to_dict())
     config.eval.update(path=_CLEAN.value, batch_size=1)
     _, names = read_image_files(pathlib.Path(_CLEAN.value).expanduser())

@@ -60,6 +60,49 @@ def health(prefix: str, loss: jax.Array, grads: PyTree, params: PyTree) -> Metri
     }
 
 
+def discriminator_objective(
+    module: nn.Module,
+    loss: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]],
+    penalties: dict[str, Callable],
+    weights: dict[str, float],
+    params: PyTree,
+    collections: PyTree,
+    real: Inputs,
+    fake: Inputs,
+    key: jax.Array,
+) -> tuple[jax.Array, tuple[PyTree, jax.Array, dict[str, jax.Array], jax.Array, jax.Array]]:
+    """A discriminator's objective on real and generated inputs exactly as it sees them: the adversarial loss (its D
+    side) plus each penalty times its weight. `labels` of the inputs are whatever D is conditioned on (classes, or
+    an image for a conditional PatchGAN). D advances its own state on the real batch (`train=True`); its other
+    evaluations use that state as it stands.
+
+    Returns:
+      (total, (updated collections, adversarial loss, each penalty unweighted, real logits, fake logits)).
+    """
+    real_logits, collections = apply_network(module, params, collections, real.images, real.labels, train=True)
+
+    def bound(images: jax.Array, labels: jax.Array | None) -> jax.Array:
+        return apply_network(module, params, collections, images, labels, train=False)[0]
+
+    fake_logits = bound(fake.images, fake.labels)
+    d_loss, _ = loss(real_logits, fake_logits)
+    values = {
+        name: penalty(bound, real, fake, jax.random.fold_in(key, index))
+        for index, (name, penalty) in enumerate(penalties.items())
+    }
+    total = d_loss + sum(weights[name] * value for name, value in values.items())
+    return total, (collections, d_loss, values, real_logits, fake_logits)
+
+
+def logit_metrics(prefix: str, real_logits: jax.Array, fake_logits: jax.Array) -> Metrics:
+    """A discriminator's mean logits on real and generated inputs and the share of real inputs it scores positive."""
+    return {
+        f"{prefix}_real_logit": jnp.mean(real_logits),
+        f"{prefix}_fake_logit": jnp.mean(fake_logits),
+        f"{prefix}_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
+    }
+
+
 def update_discriminator(
     module: nn.Module,
     optimizer: optax.GradientTransformation,
@@ -72,42 +115,27 @@ def update_discriminator(
     key: jax.Array,
     gathered: Callable[[PyTree], PyTree] = lambda params: params,
 ) -> tuple[NetworkState, Metrics, jax.Array]:
-    """One update of a discriminator, on real and generated inputs exactly as it sees them: the adversarial loss
-    (its D side) plus each penalty times its weight. `labels` of the inputs are whatever D is conditioned on (classes,
-    or an image for a conditional PatchGAN). D advances its own state on the real batch (`train=True`); its other
-    evaluations use that state as it stands. `gathered` lays out the parameters where D is applied (FSDP).
+    """One update of a discriminator on its `discriminator_objective`. `gathered` lays out the parameters where D is
+    applied (FSDP).
 
     Returns:
       (the updated network, its metrics: loss, each penalty (unweighted), gradient and parameter norms, non-finite
       flag, mean logits and the share of real inputs scored positive; the real logits).
     """
 
-    def loss_fn(params):
-        params = gathered(params)
-        real_logits, collections = apply_network(module, params, d.collections, real.images, real.labels, train=True)
+    def objective(params):
+        return discriminator_objective(
+            module, loss, penalties, weights, gathered(params), d.collections, real, fake, key
+        )
 
-        def bound(images: jax.Array, labels: jax.Array | None) -> jax.Array:
-            return apply_network(module, params, collections, images, labels, train=False)[0]
-
-        fake_logits = bound(fake.images, fake.labels)
-        d_loss, _ = loss(real_logits, fake_logits)
-        values = {
-            name: penalty(bound, real, fake, jax.random.fold_in(key, index))
-            for index, (name, penalty) in enumerate(penalties.items())
-        }
-        total = d_loss + sum(weights[name] * value for name, value in values.items())
-        return total, (collections, d_loss, values, real_logits, fake_logits)
-
-    (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+    (total, aux), grads = jax.value_and_grad(objective, has_aux=True)(d.params)
     collections, d_loss, values, real_logits, fake_logits = aux
     d = update(optimizer, d.replace(collections=collections), grads)
     metrics = {
         "d_loss": d_loss,
         **{f"d_{name}": value for name, value in values.items()},
         **health("d", total, grads, d.params),
-        "d_real_logit": jnp.mean(real_logits),
-        "d_fake_logit": jnp.mean(fake_logits),
-        "d_real_positive": jnp.mean((real_logits > 0).astype(jnp.float32)),
+        **logit_metrics("d", real_logits, fake_logits),
     }
     return d, metrics, real_logits
 

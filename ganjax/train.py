@@ -31,8 +31,7 @@ from tqdm import tqdm
 from ganjax import config as config_lib
 from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
-from ganjax.data import open_source, train_batches
-from ganjax.data.pipeline import check_patches
+from ganjax.data.domains import domain_batches, open_domains
 from ganjax.errors import NonFiniteError
 from ganjax.evaluation import BestCheckpoint
 from ganjax.metrics.inception_metrics import check_ready
@@ -205,21 +204,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     mesh = parallel.make_mesh(config.mesh)
     config_lib.validate_layout(config, mesh, jax.process_count())
     task = build_task(config)
-    source = open_source(config.data, config.seed)
-    check_patches(source, crop=config.data.crop, flip_rotate=config.data.flip_rotate)
-    task.check_data(source, config.data.crop)
+    sources = open_domains(config.data, config.seed)
+    task.check_data(sources, config.data)
     # Made now, so that an evaluation set that cannot feed the model is refused before anything is compiled.
     sample_grid = task.sample_grid(config, mesh)
     evaluator = task.evaluator(config, mesh)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     log.info(
-        "devices: %d x %s; mesh %s; data: %s, %d examples",
+        "devices: %d x %s; mesh %s; data: %s",
         jax.device_count(),
         jax.devices()[0].platform,
         dict(mesh.shape),
-        source.name,
-        source.num_examples,
+        "; ".join(
+            f"{domain + ': ' if domain else ''}{s.name}, {s.num_examples} examples" for domain, s in sources.items()
+        ),
     )
 
     checkpoints = Checkpoints(workdir / CHECKPOINT_DIR, keep=config.train.keep_checkpoints)
@@ -236,8 +235,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     batch_sharding = parallel.step_batch_sharding(mesh)
     batch = task.batch_spec(config.train.batch_size, batch_sharding)
     train_steps = compile_train_steps(task, mesh, shardings, state, batch)
-    batches = train_batches(
-        source,
+    batches = domain_batches(
+        config.data,
+        sources,
         batch_size=config.train.batch_size,
         batches_per_step=task.batches_per_step,
         seed=config.seed,
@@ -245,9 +245,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         num_steps=config.train.num_steps,
         process_index=parallel.process_batch_block(batch_sharding, config.train.batch_size),
         process_count=jax.process_count(),
-        num_threads=config.data.num_threads,
-        crop=config.data.crop,
-        flip_rotate=config.data.flip_rotate,
     )
     writer = Writer(workdir, start_step) if is_chief else None
     reporter = _Reporter(config, task.batches_per_step, writer, start_step)

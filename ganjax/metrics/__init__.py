@@ -4,13 +4,15 @@ A metric is a function `metric(samples, config) -> {name: value}`. `samples` is 
 the EMA generator (the same fixed latents at every evaluation) and remembers what was computed from them, so that
 FID, KID and precision/recall in one evaluation share one set of samples and one pass of feature extraction.
 
-Restoration models (ganjax/tasks/image2image.py) evaluate with a `RestoredSamples`: their restored evaluation set,
-which the Inception metrics read like any samples (FID of inpainted test images against the clean ones), together
-with the per-image PSNR and SSIM (ganjax/metrics/restoration.py) that `psnr`, `ssim` and `psnr_hole` average, over
-all images and per group (the hole-area buckets of inpainting).
+Image-to-image models evaluate with a `ScoredSamples`: the images they made from an evaluation set of inputs
+(restored test images, translated test photos), which the Inception metrics read like any samples, together with
+per-image scores that the per-image metrics average, over all images and per group (inpainting's hole-area
+buckets): PSNR and SSIM against the clean image (ganjax/metrics/restoration.py) for restoration; the edge-map SSIM
+between input and translation (ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction for
+unpaired translation.
 
-Registered here: `ring` (ganjax/data/ring.py), `psnr`, `ssim`, `psnr_hole`, and `fid`, `kid`, `precision_recall`,
-`inception_score` (ganjax/metrics/inception_metrics.py).
+Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS`, and `fid`, `kid`,
+`precision_recall`, `inception_score` (ganjax/metrics/inception_metrics.py).
 """
 
 from __future__ import annotations
@@ -28,9 +30,15 @@ from ganjax.registry import Registry
 
 T = TypeVar("T")
 METRICS: Registry = Registry("metric", config_key="eval.metrics")
-# The metrics of restoration models; each is better when higher.
-RESTORATION_METRICS = ("psnr", "ssim", "psnr_hole")
-HIGHER_IS_BETTER = RESTORATION_METRICS
+# The per-image metrics, each better when higher, and the task whose evaluation scores them (ganjax/tasks/).
+PER_IMAGE_METRICS = {
+    "psnr": "image2image",
+    "ssim": "image2image",
+    "psnr_hole": "image2image",
+    "edge_ssim": "cyclegan",
+    "cycle_psnr": "cyclegan",
+}
+HIGHER_IS_BETTER = tuple(PER_IMAGE_METRICS)
 
 
 class Samples:
@@ -61,40 +69,41 @@ class Samples:
         return self.remember(("samples", num), lambda: self._draw(num))
 
 
-class RestoredSamples(Samples):
-    """A restoration model's evaluation set: restored images (which `draw` returns, for the Inception metrics) and
-    the per-image scores of each restored image against its clean original.
+class ScoredSamples(Samples):
+    """An image-to-image model's evaluation set: the images it made (which `draw` returns, for the Inception
+    metrics) and the per-image scores of each of them.
 
     Args:
-      restored: (N, H, W, C) float32 in [-1, 1] when every image has one size (else None: no Inception metrics).
-      per_image: {"psnr": (N,), "ssim": (N,)[, "psnr_hole": (N,)]} float64, dB and SSIM units.
+      images: (N, H, W, C) float32 in [-1, 1] when every image has one size (else None: no Inception metrics).
+      per_image: {metric name: (N,) float64} for the per-image metrics this evaluation computed (`PER_IMAGE_METRICS`;
+        PSNR in dB).
       groups: (N,) group names (inpainting's hole-area buckets, "10-20%"), or None.
     """
 
     def __init__(
         self,
-        restored: np.ndarray | None,
+        images: np.ndarray | None,
         per_image: dict[str, np.ndarray],
         groups: list[str] | None,
         mesh: jax.sharding.Mesh | None = None,
     ):
         super().__init__(self._first, mesh)
-        self.restored, self.per_image, self.groups = restored, per_image, groups
+        self.images, self.per_image, self.groups = images, per_image, groups
 
     def _first(self, num: int) -> np.ndarray:
-        if self.restored is None:
+        if self.images is None:
             raise ConfigError(
                 "the Inception metrics need an evaluation set of images of one size; this one has several: "
                 "remove fid/kid/precision_recall from --config.eval.metrics"
             )
-        return self.restored[:num]
+        return self.images[:num]
 
     def mean(self, name: str) -> dict[str, float]:
         """{name: mean over all images, name/group: mean over each group's images}."""
         if name not in self.per_image:
             raise ConfigError(
-                f"metric {name!r} needs holes to score: only inpainting runs (--config.degradation.name=inpaint) "
-                "have them"
+                f"metric {name!r} is not scored by this evaluation (it has {', '.join(self.per_image)}); for "
+                "psnr_hole, only inpainting runs (--config.degradation.name=inpaint) have holes"
             )
         values = self.per_image[name]
         means = {name: float(np.mean(values))}
@@ -103,21 +112,23 @@ class RestoredSamples(Samples):
         return means
 
 
-def _restoration_metric(name: str) -> Callable[[Samples, ml_collections.ConfigDict], dict[str, float]]:
+def _per_image_metric(name: str) -> Callable[[Samples, ml_collections.ConfigDict], dict[str, float]]:
+    task = PER_IMAGE_METRICS[name]
+
     def metric(samples: Samples, config: ml_collections.ConfigDict) -> dict[str, float]:
         del config
-        if not isinstance(samples, RestoredSamples):
+        if not isinstance(samples, ScoredSamples):
             raise ConfigError(
-                f"metric {name!r} compares restored images with clean ones: it needs --config.task=image2image"
+                f"metric {name!r} scores the images of an image-to-image model: it needs --config.task={task}"
             )
         return samples.mean(name)
 
-    metric.__doc__ = f"The mean {name} of the restored evaluation set, overall and per group."
+    metric.__doc__ = f"The mean {name} over the evaluation set, overall and per group ({task} runs)."
     return metric
 
 
-for _name in RESTORATION_METRICS:
-    METRICS.register(_name)(_restoration_metric(_name))
+for _name in PER_IMAGE_METRICS:
+    METRICS.register(_name)(_per_image_metric(_name))
 
 
 @METRICS.register("ring")

@@ -8,8 +8,10 @@ the CLIs) is shared and knows a task only through the `Task` protocol below.
 - `gan` (ganjax/tasks/gan.py): unconditional and class-conditional GANs, from latents.
 - `image2image` (ganjax/tasks/image2image.py): image-conditioned GANs: restoration (denoising, super-resolution,
   inpainting) and paired translation (colourisation), with a reconstruction loss and an optional adversarial one.
+- `cyclegan` (ganjax/tasks/cyclegan.py): unpaired translation between two image domains, read from two datasets.
 
-Every task's state is a `ganjax.state.TrainState`, so checkpoints and shardings treat all of them alike.
+Every task's state is a `ganjax.state.TrainState`, or a subclass that adds what else its step carries (CycleGAN's
+pools of generated images), so checkpoints and shardings treat all of them alike.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ class Task(Protocol):
         """The global batch the step takes: {"image": (batches_per_step, B, H, W, C), ...}."""
         ...
 
-    def check_data(self, source: Source, crop: int | None) -> None:
-        """ConfigError or DataError, before anything is compiled, when the data cannot feed the model."""
+    def check_data(self, sources: dict[str, Source], data_config: ml_collections.ConfigDict) -> None:
+        """ConfigError or DataError, before anything is compiled, when the data cannot feed the model. `sources`
+        are the run's datasets by domain and `data_config` their configs (ganjax/data/domains.py): {"": source}
+        and `config.data` for one dataset."""
         ...
 
     def sample_grid(
@@ -88,4 +92,4 @@ def build_task(config: ml_collections.ConfigDict) -> Task:
 
 
 # Importing registers the tasks; last, because they use TASKS.
-from ganjax.tasks import gan, image2image  # noqa: E402, F401
+from ganjax.tasks import cyclegan, gan, image2image  # noqa: E402, F401

@@ -50,8 +50,9 @@ class GanTask:
     def batch_spec(self, batch_size: int, sharding: jax.sharding.Sharding) -> dict[str, jax.ShapeDtypeStruct]:
         return batch_spec(self.gan, batch_size, sharding)
 
-    def check_data(self, source: Source, crop: int | None) -> None:
-        cropped = dataclasses.replace(source, sample_shape=crop_shape(source.sample_shape, crop))
+    def check_data(self, sources: dict[str, Source], data_config: ml_collections.ConfigDict) -> None:
+        source = sources[""]
+        cropped = dataclasses.replace(source, sample_shape=crop_shape(source.sample_shape, data_config.crop))
         config_lib.check_data_matches_model(cropped, self.gan.networks, self.gan.augmentation.policy)
 
     def sample_grid(

@@ -44,7 +44,7 @@ from ganjax.degradations import Degraded
 from ganjax.errors import ConfigError, DataError
 from ganjax.evaluation import Evaluation, agree_across_processes
 from ganjax.losses import LOSSES, LossPair
-from ganjax.metrics import METRICS, RestoredSamples, inception_metrics
+from ganjax.metrics import METRICS, ScoredSamples, inception_metrics
 from ganjax.metrics import restoration as restoration_metrics
 from ganjax.models.restoration import Restorer, build_patch_discriminator, build_restorer
 from ganjax.optim import make_optimizers
@@ -252,7 +252,8 @@ class Image2Image:
     def batch_spec(self, batch_size: int, sharding: jax.sharding.Sharding) -> dict[str, jax.ShapeDtypeStruct]:
         return {"image": jax.ShapeDtypeStruct((1, batch_size, *self.sample_shape), jnp.float32, sharding=sharding)}
 
-    def check_data(self, source: Source, crop: int | None) -> None:
+    def check_data(self, sources: dict[str, Source], data_config: ml_collections.ConfigDict) -> None:
+        source, crop = sources[""], data_config.crop
         shape = crop_shape(source.sample_shape, crop)
         if len(shape) != 3 or shape[-1] != self.channels:
             raise ConfigError(
@@ -434,7 +435,7 @@ def prepare_evaluation(task: Image2Image, config: ml_collections.ConfigDict) -> 
 
 def restored_samples(
     batches: list[EvaluationBatch], restored: list[jax.Array], crop: int, mesh: jax.sharding.Mesh | None = None
-) -> RestoredSamples:
+) -> ScoredSamples:
     """The restored evaluation set with each image's PSNR (at most MAX_PSNR), SSIM (and PSNR inside the holes), for
     the metrics."""
     per_image: dict[str, list[np.ndarray]] = {}
@@ -460,7 +461,7 @@ def restored_samples(
             per_image[key] = [np.minimum(values, MAX_PSNR) for values in per_image[key]]
     one_size = len({image.shape[1:] for image in images}) == 1
     restored_set = to_model_range(np.concatenate(images)) if one_size else None
-    return RestoredSamples(
+    return ScoredSamples(
         None if restored_set is None else np.asarray(restored_set),
         {key: np.concatenate(values) for key, values in per_image.items()},
         groups or None,
