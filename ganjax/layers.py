@@ -10,11 +10,40 @@ from jax import lax
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-def _conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """(B, H, W, Cin), (4, 4, Cin, Cout) -> (B, 2H, 2W, Cout): y[2i + t - 1] += x[i] @ kernel[t] on each axis."""
+def _conv_transpose_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """(B, H, W, Cin), (k, k, Cin, Cout) -> (B, 2H, 2W, Cout): y[2i + t - 1] += x[i] @ kernel[t] on each axis."""
+    # PyTorch's padding 1 and output_padding 4 - k: k - 2 pixels of padding before the dilated input and 2 after.
+    before = kernel.shape[0] - 2
     return lax.conv_transpose(
-        x, kernel.swapaxes(2, 3), (2, 2), ((2, 2), (2, 2)), dimension_numbers=_NHWC, transpose_kernel=True
+        x,
+        kernel.swapaxes(2, 3),
+        (2, 2),
+        ((before, 2), (before, 2)),
+        dimension_numbers=_NHWC,
+        transpose_kernel=True,
     )
+
+
+def _conv_transpose_fwd(x, kernel):
+    return _conv_transpose_s2(x, kernel), (x, kernel)
+
+
+def _conv_transpose_bwd(residuals, dy):
+    x, kernel = residuals
+    _, height, width, in_features = x.shape
+    size, out_features = kernel.shape[0], kernel.shape[-1]
+    # dx[i] = sum_t kernel[t] @ dy[2i + t - 1]: the k x k, stride-2, padding-1 convolution of dy.
+    dx = lax.conv_general_dilated(dy, kernel.swapaxes(2, 3), (2, 2), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
+    # dkernel[t, u] = sum_{b,i,j} x[b, i, j]^T dy[b, 2i + t - 1, 2j + u - 1]: one matmul of x against the k * k
+    # stride-2 views of the padded dy, one view per kernel tap.
+    dy_padded = jnp.pad(dy, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    views = jnp.stack(
+        [dy_padded[:, t : t + 2 * height : 2, u : u + 2 * width : 2] for t in range(size) for u in range(size)],
+        axis=3,
+    )  # (B, H, W, k * k, Cout)
+    dkernel = x.reshape(-1, in_features).T @ views.reshape(-1, size * size * out_features)  # (Cin, k * k * Cout)
+    dkernel = dkernel.reshape(in_features, size, size, out_features).transpose(1, 2, 0, 3)
+    return dx, dkernel
 
 
 @jax.custom_vjp
@@ -33,41 +62,46 @@ def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
     convolution and the weight gradient one matrix product, both fast paths of XLA (benchmarks/RESULTS.md, "The
     convolutions with hand-written gradients", compares it with Flax's layer and PyTorch's).
     """
-    return _conv_transpose_4x4_s2(x, kernel)
+    return _conv_transpose_s2(x, kernel)
 
 
-def _conv_transpose_fwd(x, kernel):
-    return _conv_transpose_4x4_s2(x, kernel), (x, kernel)
+@jax.custom_vjp
+def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """PyTorch's `conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)` with a 3x3 kernel, in NHWC.
 
+    Args:
+      x: (B, H, W, Cin) inputs.
+      kernel: (3, 3, Cin, Cout); PyTorch's weight (Cin, Cout, 3, 3) transposed by (2, 3, 0, 1).
 
-def _conv_transpose_bwd(residuals, dy):
-    x, kernel = residuals
-    _, height, width, in_features = x.shape
-    out_features = kernel.shape[-1]
-    # dx[i] = sum_t kernel[t] @ dy[2i + t - 1]: the 4x4, stride-2, padding-1 convolution of dy.
-    dx = lax.conv_general_dilated(dy, kernel.swapaxes(2, 3), (2, 2), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
-    # dkernel[t, u] = sum_{b,i,j} x[b, i, j]^T dy[b, 2i + t - 1, 2j + u - 1]: one matmul of x against the 16
-    # stride-2 views of the padded dy, one view per kernel tap.
-    dy_padded = jnp.pad(dy, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    views = jnp.stack(
-        [dy_padded[:, t : t + 2 * height : 2, u : u + 2 * width : 2] for t in range(4) for u in range(4)], axis=3
-    )  # (B, H, W, 16, Cout)
-    dkernel = x.reshape(-1, in_features).T @ views.reshape(-1, 16 * out_features)  # (Cin, 16 * Cout)
-    dkernel = dkernel.reshape(in_features, 4, 4, out_features).transpose(1, 2, 0, 3)
-    return dx, dkernel
+    Returns:
+      (B, 2H, 2W, Cout), where output pixel 2i + t - 1 receives x[i] @ kernel[t] along each spatial axis (so even
+      pixels 2i see only x[i], through tap 1; odd pixels 2i + 1 see x[i] through tap 2 and x[i + 1] through tap 0).
+
+    The gradient is hand-written as `conv_transpose_4x4_s2`'s, a 3x3 stride-2 convolution and one matrix product.
+    On XLA:CPU this is faster than XLA's own gradient by an order of magnitude, and faster than two exact
+    re-expressions that JAX differentiates itself: matrix products per output phase (even/odd row and column), and
+    one 2x2 convolution to 4 * Cout channels followed by a depth-to-space (benchmarks/RESULTS.md, "The convolutions
+    with hand-written gradients", table 5).
+    """
+    return _conv_transpose_s2(x, kernel)
 
 
 conv_transpose_4x4_s2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+conv_transpose_3x3_s2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+_CONV_TRANSPOSE_2X = {3: conv_transpose_3x3_s2, 4: conv_transpose_4x4_s2}
 
 
 class ConvTranspose2x(nn.Module):
-    """The 4x4, stride-2 transposed convolution of DCGAN-style generators: (B, H, W, Cin) -> (B, 2H, 2W, features).
+    """The stride-2 transposed convolution that doubles the grid: (B, H, W, Cin) -> (B, 2H, 2W, features).
 
-    Same parameters and same outputs as PyTorch's `ConvTranspose2d(Cin, features, kernel_size=4, stride=2,
-    padding=1)`, with the kernel stored as (4, 4, Cin, features); see `conv_transpose_4x4_s2`.
+    Same parameters and same outputs as PyTorch's `ConvTranspose2d(Cin, features, kernel_size, stride=2, padding=1,
+    output_padding=4 - kernel_size)`, with the kernel stored as (kernel_size, kernel_size, Cin, features), PyTorch's
+    weight transposed by (2, 3, 0, 1). kernel_size 4 is DCGAN's and pix2pix's upsampling (`conv_transpose_4x4_s2`),
+    3 that of CycleGAN's ResNet generator (`conv_transpose_3x3_s2`).
     """
 
     features: int
+    kernel_size: int = 4  # 3 or 4
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
@@ -75,8 +109,11 @@ class ConvTranspose2x(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-        y = conv_transpose_4x4_s2(x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.kernel_size not in _CONV_TRANSPOSE_2X:
+            raise ValueError(f"ConvTranspose2x takes kernel_size 3 or 4, got {self.kernel_size}")
+        shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape)
+        y = _CONV_TRANSPOSE_2X[self.kernel_size](x.astype(self.dtype), kernel.astype(self.dtype))
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
         return y
