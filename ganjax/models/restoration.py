@@ -1,10 +1,13 @@
-"""Image-conditioned networks for restoration: denoising, super-resolution, inpainting and colourisation.
+"""Image-to-image networks: restoration (denoising, super-resolution, inpainting, colourisation) and translation.
 
-A restorer maps a degraded image to a restored one; a conditional PatchGAN discriminator judges (image, condition)
-pairs patch by patch. All are pure Flax modules used through init/apply, with float32 parameters, computation in
-`dtype` (float32 or bfloat16) and float32 outputs. Every restorer's output is linear (no tanh): residual and
-clipping conventions belong to the caller. Batch norm uses the batch's statistics when `train` and running averages
-otherwise, kept in the "batch_stats" collection (momentum 0.9, epsilon 1e-5: PyTorch's defaults).
+A restorer maps a degraded image to a restored one, or an image of one domain to another (CycleGAN's generators); a
+PatchGAN discriminator judges images, or (image, condition) pairs, patch by patch. All are pure Flax modules used
+through init/apply, with float32 parameters, computation in `dtype` (float32 or bfloat16) and float32 outputs. Every
+restorer's output is linear (no tanh) except resnet's, which goes through tanh into (-1, 1): residual and clipping
+conventions belong to the caller. Batch norm uses the batch's statistics when `train` and running averages
+otherwise, kept in the "batch_stats" collection (momentum 0.9, epsilon 1e-5: PyTorch's defaults). Instance norm
+normalises each image's channels over its pixels, in training and evaluation alike, with no learned scale or bias
+(epsilon 1e-5: PyTorch's `InstanceNorm2d`, as CycleGAN uses it); it has no state.
 
 Restorers (`RESTORERS`, selected by --config.model.name), for inputs (B, h, w, in_channels) and outputs
 (B, scale*h, scale*w, out_channels):
@@ -41,6 +44,21 @@ Restorers (`RESTORERS`, selected by --config.model.name), for inputs (B, h, w, i
     the paper. PReLU has one learned slope per layer, starting at 0.25 (PyTorch's default). scale is 1, 2, 3, 4 or
     8; at scale 1 there are no upsampling stages. There is no skip from the input to the output.
 
+  resnet: CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016), width w (64 in CycleGAN), all
+    normalisation instance norm (IN), every convolution with a bias:
+
+        x -> reflect-pad 3 -> conv7x7 (w) -> IN -> ReLU                                 (B, h, w, w)
+          -> conv3x3/2 (2w) -> IN -> ReLU -> conv3x3/2 (4w) -> IN -> ReLU                (B, h/4, w/4, 4w)
+          -> `depth` x residual block (9 in CycleGAN at 256x256, 6 at 128x128)
+          -> up3x3 (2w) -> IN -> ReLU -> up3x3 (w) -> IN -> ReLU                         (B, h, w, w)
+          -> reflect-pad 3 -> conv7x7 -> tanh -> (B, h, w, out_channels)
+
+    Residual block: reflect-pad 1 - conv3x3 - IN - ReLU - reflect-pad 1 - conv3x3 - IN, plus the identity (no
+    dropout). The stride-2 convolutions pad with zeros, 1 pixel on each side; `up3x3` is `ConvTranspose2x` with
+    kernel_size 3: PyTorch's ConvTranspose2d(kernel_size=3, stride=2, padding=1, output_padding=1), with a
+    hand-written gradient that is fast on XLA:CPU. Kernels start from N(0, 0.02) and biases at 0, as CycleGAN's.
+    h and w must be multiples of 4 (`Restorer.size_multiple`); scale must be 1. batch_norm is not read.
+
 With batch_norm False every BN above is left out (and the convolutions before them get biases). The last layer of
 every restorer computes in float32, so that bfloat16 computation does not round the output to bfloat16's 8-bit
 significand; dncnn also subtracts the noise from the input in float32.
@@ -53,12 +71,15 @@ Discriminator (`build_patch_discriminator`): pix2pix's PatchGAN, with L = d_laye
   Widths are capped at 8w; every convolution pads 1 pixel on each side. For an input of side H,
   H' = floor(H / 2**L) - 2, and each logit sees a square of 9 * 2**L - 2 pixels (L = 3: 70x70, pix2pix's
   "70x70 PatchGAN"; L = 2: 34x34). So 32x32 gives 2x2 logits with L = 3 and 6x6 with L = 2; 40x40 gives 3x3 and
-  8x8. BN is there only when d_batch_norm; every convolution is spectrally normalised when d_spectral_norm, its
-  power-iteration state in "batch_stats", advanced when `train`. The last convolution computes in float32.
+  8x8. BN is there only when d_batch_norm, and instance norm in its place when d_instance_norm (CycleGAN's
+  discriminator: d_layers 3, unconditional; not both); the convolutions before BN have no bias, the others have one.
+  Every convolution is spectrally normalised when d_spectral_norm, its power-iteration state in "batch_stats",
+  advanced when `train`. The last convolution computes in float32.
 
 Parameters, grey images unless said: dncnn at the paper's width 64 and depth 17, 556K; width 32, depth 8, 56K.
 srresnet x4 at the paper's width 64 and depth 16, 1.53M; width 32, depth 4, 163K. unet width 32, depth 4, RGB +
-mask -> RGB, 1.55M (width 16: 388K). PatchGAN d_width 32 on RGB with an RGB + mask condition: 170K with d_layers 2,
+mask -> RGB, 1.55M (width 16: 388K). resnet on RGB at CycleGAN's width 64 and depth 9, 11.38M (the official
+11.378M); width 32, depth 6, 1.97M. PatchGAN d_width 32 on RGB with an RGB + mask condition: 170K with d_layers 2,
 696K with 3.
 
 Config fields: see `build_restorer` and `build_patch_discriminator`.
@@ -127,6 +148,20 @@ def depth_to_space(x: jax.Array, factor: int) -> jax.Array:
     features = channels // factor**2
     x = x.reshape(batch, height, width, features, factor, factor)
     return x.transpose(0, 1, 4, 2, 5, 3).reshape(batch, height * factor, width * factor, features)
+
+
+def _instance_norm(x: jax.Array, *, dtype: jnp.dtype) -> jax.Array:
+    """Each image's channels normalised over its pixels, no scale or bias; call it inside a compact method.
+
+    The variance is computed in two passes, as PyTorch's: the one-pass E[x^2] - E[x]^2 loses precision when a
+    channel's mean is large against its spread, and two passes cost no measurable time in the resnet generator.
+    """
+    return nn.InstanceNorm(epsilon=1e-5, use_scale=False, use_bias=False, use_fast_variance=False, dtype=dtype)(x)
+
+
+def _reflect_pad(x: jax.Array, pixels: int) -> jax.Array:
+    """(B, H, W, C) -> (B, H + 2p, W + 2p, C), mirrored about the border pixels (PyTorch's `ReflectionPad2d`)."""
+    return jnp.pad(x, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)), mode="reflect")
 
 
 def _check_multiple(family: str, x: jax.Array, multiple: int) -> None:
@@ -252,8 +287,47 @@ class SRResNet(nn.Module):
         return last(h.astype(jnp.float32))
 
 
+class CycleGANResNet(nn.Module):
+    """CycleGAN's ResNet generator: (B, h, w, in_channels) -> (B, h, w, out_channels) float32 in (-1, 1).
+
+    h and w must be multiples of 4. The layers and parameters of `ResnetGenerator` in CycleGAN's PyTorch code, with
+    instance norm and no dropout (module docstring), and its outputs given its weights: a convolution's weight
+    (Cout, Cin, k, k) ports transposed by (2, 3, 1, 0), a transposed convolution's (Cin, Cout, 3, 3) by
+    (2, 3, 0, 1), biases as they are. `train` changes nothing: instance norm has no running statistics.
+
+    Attributes:
+      out_channels: channels of the output.
+      width: channels of the first convolution (ngf, 64 in CycleGAN); the residual blocks have 4 * width.
+      depth: number of residual blocks (9 in CycleGAN at 256x256, 6 at 128x128).
+      dtype: computation dtype; parameters are float32.
+    """
+
+    out_channels: int
+    width: int = 64
+    depth: int = 9
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        del train  # instance norm behaves alike in training and evaluation
+        _check_multiple("resnet", x, 4)
+        norm = functools.partial(_instance_norm, dtype=self.dtype)
+        conv = functools.partial(nn.Conv, kernel_init=_PIX2PIX_INIT, dtype=self.dtype)
+        h = nn.relu(norm(conv(self.width, (7, 7), padding="VALID")(_reflect_pad(x.astype(self.dtype), 3))))
+        for features in (2 * self.width, 4 * self.width):
+            h = nn.relu(norm(conv(features, (3, 3), (2, 2), ((1, 1), (1, 1)))(h)))
+        for _ in range(self.depth):
+            r = nn.relu(norm(conv(4 * self.width, (3, 3), padding="VALID")(_reflect_pad(h, 1))))
+            h = h + norm(conv(4 * self.width, (3, 3), padding="VALID")(_reflect_pad(r, 1)))
+        for features in (2 * self.width, self.width):
+            up = ConvTranspose2x(features, kernel_size=3, kernel_init=_PIX2PIX_INIT, dtype=self.dtype)
+            h = nn.relu(norm(up(h)))
+        last = nn.Conv(self.out_channels, (7, 7), padding="VALID", kernel_init=_PIX2PIX_INIT, dtype=jnp.float32)
+        return jnp.tanh(last(_reflect_pad(h.astype(jnp.float32), 3)))
+
+
 class PatchDiscriminator(nn.Module):
-    """pix2pix's conditional PatchGAN: images and conditions -> patch logits (B, H', W') float32.
+    """pix2pix's conditional PatchGAN, or CycleGAN's: images and conditions -> patch logits (B, H', W') float32.
 
     `apply(variables, x, condition, train=...)` with x (B, H, W, C) and condition (B, H, W, condition_channels),
     None when condition_channels is 0 (an unconditional PatchGAN). H' = floor(H / 2**layers) - 2, likewise W'; each
@@ -265,7 +339,8 @@ class PatchDiscriminator(nn.Module):
       width: channels of the first convolution; the i-th has width * 2**min(i, 3).
       layers: number of stride-2 convolutions (3 in pix2pix's 70x70 PatchGAN).
       spectral_norm: on every convolution.
-      batch_norm: BN after every convolution but the first and the last.
+      batch_norm: BN after every convolution but the first and the last (pix2pix's).
+      instance_norm: instance norm in the same places (CycleGAN's); not together with batch_norm.
       dtype: computation dtype; parameters are float32.
     """
 
@@ -275,7 +350,16 @@ class PatchDiscriminator(nn.Module):
     layers: int = 3
     spectral_norm: bool = False
     batch_norm: bool = True
+    instance_norm: bool = False
     dtype: jnp.dtype = jnp.float32
+
+    def __post_init__(self) -> None:
+        if self.batch_norm and self.instance_norm:
+            raise ConfigError(
+                "the patch discriminator normalises by batch or by instance, not both: set --config.model.d_batch_norm "
+                "or --config.model.d_instance_norm to False"
+            )
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, condition: jax.Array | None, *, train: bool) -> jax.Array:
@@ -283,19 +367,21 @@ class PatchDiscriminator(nn.Module):
         h = x if condition is None else jnp.concatenate([x, condition.astype(x.dtype)], axis=-1)
         h = h.astype(self.dtype)
         for index in range(self.layers + 1):
-            normalized = self.batch_norm and index > 0
+            batch_normalized = self.batch_norm and index > 0
             stride = 2 if index < self.layers else 1
             conv = nn.Conv(
                 self.width * 2 ** min(index, 3),
                 (4, 4),
                 (stride, stride),
                 ((1, 1), (1, 1)),
-                use_bias=not normalized,
+                use_bias=not batch_normalized,
                 kernel_init=_PIX2PIX_INIT,
                 dtype=self.dtype,
             )
             h = spectrally_normalized(conv, h, enabled=self.spectral_norm, update_stats=train)
-            h = _batch_norm(h, enabled=normalized, train=train, dtype=self.dtype)
+            h = _batch_norm(h, enabled=batch_normalized, train=train, dtype=self.dtype)
+            if self.instance_norm and index > 0:
+                h = _instance_norm(h, dtype=self.dtype)
             h = nn.leaky_relu(h, 0.2)
         head = nn.Conv(1, (4, 4), padding=((1, 1), (1, 1)), kernel_init=_PIX2PIX_INIT, dtype=jnp.float32)
         logits = spectrally_normalized(head, h.astype(jnp.float32), enabled=self.spectral_norm, update_stats=train)
@@ -378,17 +464,30 @@ def srresnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_c
     return Restorer(module, size_multiple=1, scale=scale)
 
 
+@RESTORERS.register("resnet")
+def resnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int) -> Restorer:
+    """Reads width, depth and dtype (the normalisation is always instance norm)."""
+    del in_channels  # any number of input channels
+    _require_scale("resnet", scale, (1,))
+    _require_at_least("depth", model_config.depth, 0, "resnet")
+    module = CycleGANResNet(out_channels, model_config.width, model_config.depth, compute_dtype(model_config.dtype))
+    return Restorer(module, size_multiple=4, scale=1)
+
+
 def build_restorer(
     model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int
 ) -> Restorer:
     """The restorer that `model_config.name` selects (`RESTORERS`), for the given channels and scale.
 
     Config fields (`config.model`):
-      name: unet, dncnn or srresnet.
-      width: base channels (unet: of the outermost level; dncnn and srresnet: of every hidden layer).
+      name: unet, dncnn, srresnet or resnet.
+      width: base channels (unet: of the outermost level; dncnn and srresnet: of every hidden layer; resnet: of the
+        first convolution, 64 in CycleGAN).
       depth: unet: number of down/up levels (size_multiple = 2**depth); dncnn: number of convolutions (17 in the
-        paper); srresnet: number of residual blocks (16 in the paper).
-      batch_norm: batch norm inside the network, its statistics in "batch_stats".
+        paper); srresnet and resnet: number of residual blocks (16 in SRResNet; 9 in CycleGAN at 256x256, 6 at
+        128x128).
+      batch_norm: batch norm inside the network, its statistics in "batch_stats" (resnet: not read, it uses
+        instance norm).
       dtype: "float32" or "bfloat16" computation; parameters and outputs are float32.
 
     Args:
@@ -403,7 +502,7 @@ def build_restorer(
 def build_patch_discriminator(
     model_config: ml_collections.ConfigDict, *, channels: int, condition_channels: int
 ) -> PatchDiscriminator:
-    """The conditional PatchGAN for images of `channels` channels judged together with a condition.
+    """The PatchGAN for images of `channels` channels, judged together with a condition if condition_channels.
 
     Config fields (`config.model`):
       d_width: channels of the first convolution (64 in pix2pix).
@@ -412,6 +511,8 @@ def build_patch_discriminator(
       d_spectral_norm: spectral norm on every convolution.
       d_batch_norm: batch norm after every convolution but the first and the last (pix2pix has it; leave it off
         with spectral norm).
+      d_instance_norm: instance norm in the same places instead (CycleGAN has it); optional, default False; not
+        with d_batch_norm.
       dtype: "float32" or "bfloat16" computation.
 
     Args:
@@ -426,5 +527,6 @@ def build_patch_discriminator(
         model_config.d_layers,
         model_config.d_spectral_norm,
         model_config.d_batch_norm,
+        model_config.get("d_instance_norm", False),
         compute_dtype(model_config.dtype),
     )
