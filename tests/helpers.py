@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 import sys
 
 import ml_collections
 import numpy as np
+from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from configs import default, toy_ring  # noqa: E402
+from ganjax.checkpoint import Checkpoints  # noqa: E402
+from ganjax.tasks import build_task  # noqa: E402
 
 # The default recipe shrunk: 8-channel DCGAN at 28x28, batch 16, a handful of steps, logged at every one.
 TINY_DCGAN = {
@@ -69,4 +73,34 @@ def write_digit_npz(
         top, left = rng.integers(0, size - 8, size=2)
         image[top : top + 8, left : left + 8] = 255
     np.savez(path, images=images, labels=rng.integers(0, 10, size=num))
+    return path
+
+
+def save_untrained_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> pathlib.Path:
+    """A workdir holding the step-0 state of `config`'s task in a checkpoint, as train.py saves one: what
+    `ganjax.restore` reads, without training (or opening the data)."""
+    task = build_task(config)
+    checkpoints = Checkpoints(workdir / "checkpoints")
+    checkpoints.save(0, task.init_state(config.seed), json.loads(config.to_json()))
+    checkpoints.wait()
+    checkpoints.close()
+    return workdir
+
+
+def restore_cli(*arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "ganjax.restore", *arguments]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The single "error: ..." line of a failed command (no traceback before or after it)."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    return line
+
+
+def write_png(path: pathlib.Path, pixels: np.ndarray) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
     return path

@@ -6,24 +6,20 @@ scores, and the one-line errors for inputs the task cannot use, before anything 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from conftest import REPO, SHARED_DATA
-from helpers import records, tiny_dcgan_config
+from conftest import SHARED_DATA
+from helpers import one_error_line, records, restore_cli, save_untrained_run, tiny_dcgan_config, write_png
 from PIL import Image
 
 from ganjax import train as train_lib
-from ganjax.checkpoint import Checkpoints
 from ganjax.config import validate_config
 from ganjax.degradations import DEGRADATIONS, Degraded, apply_mask, centre_mask
 from ganjax.errors import ConfigError, DataError
@@ -55,36 +51,6 @@ def _recipe(name: str, variant: str = "tiny", **overrides) -> ml_collections.Con
     config = importlib.import_module(f"configs.{name}").get_config(variant)
     config.update_from_flattened_dict({"data.root": str(DATA), "data.num_threads": 0, **overrides})
     return config
-
-
-def _save_untrained_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> pathlib.Path:
-    """A workdir holding the step-0 state of `config`'s task in a checkpoint, as train.py saves one: what
-    `ganjax.restore` reads, without training (or opening the data)."""
-    task = build_task(config)
-    checkpoints = Checkpoints(workdir / "checkpoints")
-    checkpoints.save(0, task.init_state(config.seed), json.loads(config.to_json()))
-    checkpoints.wait()
-    checkpoints.close()
-    return workdir
-
-
-def _restore_cli(*arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "ganjax.restore", *arguments]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-
-
-def _one_error_line(result: subprocess.CompletedProcess) -> str:
-    """The single "error: ..." line of a failed command (no traceback before or after it)."""
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    return line
-
-
-def _write_png(path: pathlib.Path, pixels: np.ndarray) -> pathlib.Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
-    return path
 
 
 def _random_pixels(seed: int, height: int, width: int, channels: int, low: int = 0, high: int = 256) -> np.ndarray:
@@ -268,7 +234,7 @@ def denoise_runs(tmp_path_factory):
     eval_set = tmp_path_factory.mktemp("eval_set")
     for name, (source, top, left, height, width) in EVAL_CROPS.items():
         pixels = np.asarray(Image.open(SET12 / f"{source}.png"))[top : top + height, left : left + width, None]
-        _write_png(eval_set / f"{name}.png", pixels)
+        write_png(eval_set / f"{name}.png", pixels)
     config = _recipe("restore_denoise", **DENOISE, **{"eval.path": str(eval_set)})
     straight, resumed = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("resumed")
     train_and_evaluate(config, straight)
@@ -341,8 +307,8 @@ def test_restore_cli_restores_a_folder_of_odd_sizes_tiled_or_not(tmp_path, denoi
         "colour": _random_pixels(2, 64, 31, 3, low=60, high=200),  # RGB for a grey model: its luminance, tiled
     }
     for name, pixels in images.items():
-        _write_png(inputs / f"{name}.png", pixels)
-    result = _restore_cli(f"--workdir={straight}", f"--input={inputs}", f"--out={out}", "--tile=24", "--overlap=8")
+        write_png(inputs / f"{name}.png", pixels)
+    result = restore_cli(f"--workdir={straight}", f"--input={inputs}", f"--out={out}", "--tile=24", "--overlap=8")
     assert result.returncode == 0, result.stderr
 
     assert sorted(path.name for path in out.iterdir()) == ["colour.png", "odd.png", "small.png"]
@@ -372,7 +338,7 @@ def test_restore_cli_restores_a_folder_of_odd_sizes_tiled_or_not(tmp_path, denoi
 def test_restore_cli_degrades_and_scores_as_the_runs_evaluation(tmp_path, denoise_runs):
     straight, _, eval_set = denoise_runs
     out = tmp_path / "scored"
-    result = _restore_cli(f"--workdir={straight}", f"--clean={eval_set}", "--degrade", f"--out={out}")
+    result = restore_cli(f"--workdir={straight}", f"--clean={eval_set}", "--degrade", f"--out={out}")
     assert result.returncode == 0, result.stderr
 
     names = sorted(EVAL_CROPS)
@@ -397,12 +363,12 @@ def test_restore_cli_degrades_and_scores_as_the_runs_evaluation(tmp_path, denois
 
 @pytest.mark.slow
 def test_restore_cli_enlarges_by_the_super_resolution_scale(tmp_path):
-    workdir = _save_untrained_run(_recipe("restore_sr4"), tmp_path / "sr4")
+    workdir = save_untrained_run(_recipe("restore_sr4"), tmp_path / "sr4")
     inputs, out = tmp_path / "small", tmp_path / "large"
     sizes = {"a": (13, 9, 1), "b": (10, 23, 3)}  # b is wider than the tile: restored in tiles
     for name, (height, width, channels) in sizes.items():
-        _write_png(inputs / f"{name}.png", _random_pixels(3, height, width, channels))
-    result = _restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={out}", "--tile=16", "--overlap=4")
+        write_png(inputs / f"{name}.png", _random_pixels(3, height, width, channels))
+    result = restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={out}", "--tile=16", "--overlap=4")
     assert result.returncode == 0, result.stderr
     for name, (height, width, channels) in sizes.items():
         restored = Image.open(out / f"{name}.png")
@@ -454,23 +420,23 @@ def test_restoration_metrics_in_a_gan_config_are_refused():
 
 @pytest.mark.slow
 def test_restore_cli_refuses_a_mask_of_another_size_than_its_image(tmp_path):
-    workdir = _save_untrained_run(_recipe("restore_inpaint"), tmp_path / "inpaint")
+    workdir = save_untrained_run(_recipe("restore_inpaint"), tmp_path / "inpaint")
     inputs, masks = tmp_path / "masked", tmp_path / "masks"
-    _write_png(inputs / "cat.png", _random_pixels(0, 32, 24, 3))
-    _write_png(masks / "cat.png", np.full((16, 24, 1), 255, np.uint8))
-    result = _restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--masks={masks}", f"--out={tmp_path / 'out'}")
-    line = _one_error_line(result)
+    write_png(inputs / "cat.png", _random_pixels(0, 32, 24, 3))
+    write_png(masks / "cat.png", np.full((16, 24, 1), 255, np.uint8))
+    result = restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--masks={masks}", f"--out={tmp_path / 'out'}")
+    line = one_error_line(result)
     assert f"the mask {masks / 'cat'} is 24x16 but its image is 24x32: a mask must have its image's size" in line
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_restore_cli_refuses_a_run_that_is_not_a_restoration_run(tmp_path):
-    workdir = _save_untrained_run(tiny_dcgan_config(), tmp_path / "dcgan")
+    workdir = save_untrained_run(tiny_dcgan_config(), tmp_path / "dcgan")
     inputs = tmp_path / "images"
-    _write_png(inputs / "a.png", _random_pixels(0, 28, 28, 1))
-    result = _restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={tmp_path / 'out'}")
-    assert f"{workdir} is a gan run, not an image2image one" in _one_error_line(result)
+    write_png(inputs / "a.png", _random_pixels(0, 28, 28, 1))
+    result = restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={tmp_path / 'out'}")
+    assert f"{workdir} is a gan run, not an image2image one" in one_error_line(result)
     assert "sample.py" in result.stderr and not (tmp_path / "out").exists()
 
 
