@@ -476,6 +476,11 @@ def evaluation_data_config(config: ml_collections.ConfigDict, domain: str) -> ml
     return ml_collections.ConfigDict(data.to_dict() | overrides)
 
 
+def describe_evaluation_set(data: ml_collections.ConfigDict, source: Source) -> str:
+    """The dataset and, for datasets that have splits (not a folder or an .npz file), the split."""
+    return source.name if data.name in ("folder", "npz") else f"{source.name}, split {data.split}"
+
+
 def evaluation_inputs(
     config: ml_collections.ConfigDict, task: CycleGan, domain: str, num: int
 ) -> tuple[jax.Array, str]:
@@ -485,14 +490,14 @@ def evaluation_inputs(
     source = open_source(data, config.seed)
     count = min(num, source.num_examples)
     if count == 0:
-        raise DataError(f"the evaluation set of domain {domain} ({source.name}, split {data.split}) is empty")
+        raise DataError(f"the evaluation set of domain {domain} ({describe_evaluation_set(data, source)}) is empty")
     images = source.read(np.arange(count))["image"]
     if images.shape[1:] != task.shape(domain):
         raise DataError(
-            f"the evaluation images of domain {domain} ({source.name}, split {data.split}) have shape "
+            f"the evaluation images of domain {domain} ({describe_evaluation_set(data, source)}) have shape "
             f"{images.shape[1:]}, but the models translate {task.shape(domain)}: set --config.data.{domain}.resize"
         )
-    return jnp.asarray(images), f"{source.name}, split {data.split}, first {count}"
+    return jnp.asarray(images), f"{describe_evaluation_set(data, source)}, first {count}"
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:
@@ -524,7 +529,7 @@ def score_translations(
         psnr = restoration_metrics.psnr(jnp.asarray(_to_pixels(cycled)), input_pixels)
         per_image["cycle_psnr"] = np.minimum(np.asarray(psnr, np.float64), MAX_PSNR)
     samples = ScoredSamples(np.asarray(translated, np.float32), per_image, None, mesh)
-    # The Inception metrics compare with domain B: its evaluation images, all of them.
+    # The Inception metrics compare with domain B: its evaluation images (eval.num_reference of them; 0: all).
     reference = ml_collections.ConfigDict(config.to_dict())
     reference.data = evaluation_data_config(config, "b")
     reference.eval.split = reference.data.split
@@ -532,11 +537,8 @@ def score_translations(
     for metric in config.eval.metrics:
         scores.update(METRICS.get(metric)(samples, reference))
     extractor = inception_metrics.extractor_used(samples)
-    protocol = {
-        "inputs": name,
-        "direction": "a2b",
-        "reference": f"domain b: {reference.data.name}, split {reference.data.split}",
-    }
+    reference_set = reference.data.path if reference.data.name in ("folder", "npz") else reference.data.split
+    protocol = {"inputs": name, "direction": "a2b", "reference": f"domain b: {reference.data.name} {reference_set}"}
     if extractor is not None:
         protocol |= inception_metrics.protocol(extractor)
     return Evaluation(agree_across_processes(scores), protocol)
