@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import jax
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -129,19 +130,13 @@ def evaluate_workdir() -> dict:
     config.eval = eval_settings(run.config.eval)
     validate_config(config)
     mesh = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}))
-    evaluation = run.task.evaluator(config, mesh)(run.state)
-    return (
-        evaluation.scores
-        | evaluation.protocol
-        | {
-            "workdir": _WORKDIR.value,
-            "step": run.step,
-            "num_images": config.eval.num,
-            "dataset": config.data.name,
-            "split": config.eval.split,
-            "num_reference": config.eval.num_reference or "all",
-        }
-    )
+    # The run was restored onto one device; its evaluator computes on the whole mesh (every local device).
+    evaluation = run.task.evaluator(config, mesh)(jax.device_put(run.state, parallel.replicated(mesh)))
+    run_fields = {"workdir": _WORKDIR.value, "step": run.step, "num_images": config.eval.num}
+    if "name" in config.data:  # one dataset (a two-domain run's protocol names both already)
+        run_fields |= {"dataset": config.data.name, "split": config.eval.split}
+    run_fields["num_reference"] = config.eval.num_reference or "all"
+    return evaluation.scores | evaluation.protocol | run_fields
 
 
 def evaluate_from_flags() -> dict:

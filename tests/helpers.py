@@ -15,6 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from configs import default, toy_ring  # noqa: E402
+from ganjax import train as train_lib  # noqa: E402
 from ganjax.checkpoint import Checkpoints  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
 
@@ -104,3 +105,22 @@ def write_png(path: pathlib.Path, pixels: np.ndarray) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
     return path
+
+
+def stop_after(step: int) -> type[train_lib.StopRequest]:
+    """A StopRequest class whose stop request (what SIGTERM makes) arrives during step `step`: a run made with it
+    (monkeypatched into ganjax.train) saves a checkpoint there and returns."""
+
+    class StopAfter(train_lib.StopRequest):
+        def __init__(self):
+            super().__init__()
+            self._asked = 0
+
+        @property
+        def requested(self) -> bool:
+            self._asked += 1  # asked once per step
+            if self._asked == step:
+                self.signal_name = "SIGTERM"
+            return super().requested
+
+    return StopAfter

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 import pytest
 from flax import linen as nn
-from helpers import REPO, records, restore_cli, save_untrained_run, without_timing, write_png
+from helpers import REPO, records, restore_cli, save_untrained_run, stop_after, without_timing, write_png
 from PIL import Image
 
 from configs import translate_folders
@@ -33,6 +33,7 @@ from ganjax.tasks.cyclegan import CycleGan, empty_pool, query_pool
 from ganjax.train import train_and_evaluate
 
 NUM_STEPS = 4  # the tiny recipe's
+STOP_AT = NUM_STEPS // 2  # the step during which the stopped run is asked to stop
 
 
 # ------------------------------------------------------------------------------------------------ the objective
@@ -231,23 +232,6 @@ def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(doma
 # ---------------------------------------------------------------------------------------- a trained tiny run
 
 
-class _StopAfter(train_lib.StopRequest):
-    """A stop request (what SIGTERM makes) that arrives during step STOP_AT: the run saves and returns there."""
-
-    STOP_AT = NUM_STEPS // 2
-
-    def __init__(self):
-        super().__init__()
-        self._asked = 0
-
-    @property
-    def requested(self) -> bool:
-        self._asked += 1  # asked once per step
-        if self._asked == self.STOP_AT:
-            self.signal_name = "SIGTERM"
-        return super().requested
-
-
 def _train_cli(workdir: pathlib.Path, domains) -> subprocess.CompletedProcess:
     """train.py on the tiny recipe, computing as this process does: on 8 CPU devices (conftest.py) and with XLA's
     default convolutions (GANJAX_CPU_FLAGS=0), so that its numbers can equal this process's bit for bit."""
@@ -273,12 +257,12 @@ def translation_runs(tmp_path_factory, domains):
     straight, resumed = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("resumed")
     train_and_evaluate(config, straight)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_lib, "StopRequest", _StopAfter)
+        patch.setattr(train_lib, "StopRequest", stop_after(STOP_AT))
         train_and_evaluate(config, resumed)
-    assert load_run(resumed).step == _StopAfter.STOP_AT, "the stop must land mid-run for the test to mean anything"
+    assert load_run(resumed).step == STOP_AT, "the stop must land mid-run for the test to mean anything"
     result = _train_cli(resumed, domains)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"resuming from the checkpoint at step {_StopAfter.STOP_AT}" in result.stderr
+    assert f"resuming from the checkpoint at step {STOP_AT}" in result.stderr
     return straight, resumed
 
 
@@ -365,3 +349,18 @@ def test_the_restore_cli_refuses_a_direction_for_a_one_way_model(tmp_path):
     assert "--direction picks a translation direction, but" in result.stderr
     assert "image2image run, which maps one way only: drop --direction" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_evaluate_cli_scores_a_translation_run_as_its_training_did(translation_runs):
+    straight = translation_runs[0]
+    command = [sys.executable, "-m", "ganjax.evaluate", f"--workdir={straight}"]
+    # Computing as the training process did: on its 8 CPU devices, with XLA's default convolutions.
+    environment = os.environ | {"JAX_NUM_CPU_DEVICES": str(jax.device_count()), CPU_FLAGS_ENV: "0"}
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    final = records(straight)[-1]
+    for metric in ("edge_ssim", "cycle_psnr"):
+        assert float(printed[metric]) == pytest.approx(final[metric], rel=1e-5), metric
+    assert printed["direction"] == "a2b" and printed["step"] == str(NUM_STEPS)

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
-from helpers import one_error_line, records, restore_cli, save_untrained_run, tiny_dcgan_config, write_png
+from helpers import one_error_line, records, restore_cli, save_untrained_run, stop_after, tiny_dcgan_config, write_png
 from PIL import Image
 
 from ganjax import train as train_lib
@@ -43,6 +43,7 @@ needs_restoration_sets = pytest.mark.skipif(
 # sizes (faster than all of Set12, and two of one size, so the evaluation batches them together).
 DENOISE = {"objective.adversarial_weight": 0.1}
 NUM_STEPS = 4
+STOP_AT = NUM_STEPS // 2  # the step during which the stopped run is asked to stop
 EVAL_CROPS = {"a": ("01", 0, 0, 61, 47), "b": ("02", 10, 5, 61, 47), "c": ("08", 100, 200, 40, 72)}  # top, left, h, w
 
 
@@ -207,23 +208,6 @@ def test_the_discriminator_trains_only_with_an_adversarial_weight(weight):
 # ----------------------------------------------------------------------------------- a trained restoration run
 
 
-class _StopAfter(train_lib.StopRequest):
-    """A stop request (what SIGTERM makes) that arrives during step `STOP_AT`: the run saves and returns there."""
-
-    STOP_AT = NUM_STEPS // 2
-
-    def __init__(self):
-        super().__init__()
-        self._asked = 0
-
-    @property
-    def requested(self) -> bool:
-        self._asked += 1  # asked once per step
-        if self._asked == self.STOP_AT:
-            self.signal_name = "SIGTERM"
-        return super().requested
-
-
 @pytest.fixture(scope="module")
 def denoise_runs(tmp_path_factory):
     """The tiny denoising recipe (with its discriminator) trained NUM_STEPS steps straight, and stopped half-way
@@ -239,9 +223,9 @@ def denoise_runs(tmp_path_factory):
     straight, resumed = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("resumed")
     train_and_evaluate(config, straight)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_lib, "StopRequest", _StopAfter)
+        patch.setattr(train_lib, "StopRequest", stop_after(STOP_AT))
         train_and_evaluate(config, resumed)
-    assert load_run(resumed).step == _StopAfter.STOP_AT, "the stop must land mid-run for the test to mean anything"
+    assert load_run(resumed).step == STOP_AT, "the stop must land mid-run for the test to mean anything"
     train_and_evaluate(config, resumed)
     return straight, resumed, eval_set
 
