@@ -15,7 +15,7 @@ weight 10, identity 5, pools of 50, Adam(2e-4, 0.5) held for half the run and de
 40,000 steps. Evaluation translates the first 1,000 CIFAR-10 test photos to drawings and scores them by KID and FID
 against all the drawings (there is no held-out set of drawings: the reference is the training domain), by the
 edge-map SSIM between each photo and its drawing, and by the cycle's PSNR. `cpu` is the same with 32-channel
-generators of 4 blocks, 16-channel PatchGANs and 3,000 steps of batch 8, for about half an hour on a 2-core CPU;
+generators of 4 blocks and 3,000 steps of batch 8, for about half an hour on a 2-core CPU;
 `tiny` is a smoke test.
 """
 
@@ -41,7 +41,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.eval.update(num=1_000, every=10_000, batch_size=100)
     config.train.update(batch_size=16, num_steps=40_000, log_every=100, sample_every=2_000, checkpoint_every=2_000)
     if variant == "cpu":
-        config.model.update(width=32, depth=4, d_width=16)
+        config.model.update(width=32, depth=4)
         config.train.update(batch_size=8, num_steps=3_000, sample_every=500, checkpoint_every=500)
         config.eval.update(every=0)
     if variant == "tiny":

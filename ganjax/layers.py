@@ -80,8 +80,8 @@ def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
     The gradient is hand-written as `conv_transpose_4x4_s2`'s, a 3x3 stride-2 convolution and one matrix product.
     On XLA:CPU this is faster than XLA's own gradient by an order of magnitude, and faster than two exact
     re-expressions that JAX differentiates itself: matrix products per output phase (even/odd row and column), and
-    one 2x2 convolution to 4 * Cout channels followed by a depth-to-space (benchmarks/RESULTS.md, "The convolutions
-    with hand-written gradients", table 5).
+    one 2x2 convolution to 4 * Cout channels followed by a depth-to-space (benchmarks/RESULTS.md, "CycleGAN's 3x3
+    transposed convolution").
     """
     return _conv_transpose_s2(x, kernel)
 

@@ -6,11 +6,9 @@ its own maximum, so a drawing's few strong edges between flat colours and a phot
 position only. Values are on the SSIM scale: 1 for an image with itself or any contrast change of it, about 0 for
 unrelated images.
 
-On the first 500 CIFAR-10 test images (benchmarks/edge_ssim_calibration.py) the mean edge-map SSIM is 1 for the
-photos themselves, 0.92 for a Gaussian blur of sigma 1 px, 0.97 for JPEG at quality 50, 0.76 for the classical
-cartoon filter and 0.025 for a random clip-art drawing. OpenCV's stylization at 32x32 scores 0.04 like an
-unrelated drawing: it draws outlines 2-4 px wide, whose own edges lie beside the photo's, not on them; the metric
-rewards outlines of 1-2 px on the input's edges.
+What it gives the photos themselves, blurred and compressed copies, the classical cartoon filter and unrelated
+drawings is in benchmarks/RESULTS.md, "The edge-map SSIM, calibrated": it rewards outlines of 1-2 px on the input's
+edges and under-rates thick outlines drawn beside them (OpenCV's stylization scores like an unrelated drawing).
 
 All functions take float images on the 0-255 scale, NHWC, are pure jnp, and compile under `jax.jit`.
 """
@@ -82,13 +80,10 @@ def edge_map(images: jax.Array, *, smoothing_sigma: float = EDGE_SMOOTHING_SIGMA
     image without any gradient (flat) maps to all zeros. The scaling makes the map contrast-invariant: an image and
     a * image + b (a != 0) have one edge map.
 
-    Why the blur (benchmarks/edge_ssim_calibration.py, first 500 CIFAR-10 test images): the edge-map SSIM of the
-    classical cartoon filter's output (which keeps the photo's structure) is 0.66 +- 0.11 without it and
-    0.76 +- 0.09 at sigma 1 px, while random clip-art drawings stay at 0.02-0.03 +- 0.05-0.07. Their separation, the
-    difference of the means in pooled standard deviations, grows from 7.4 (sigma 0) through 8.1 (0.5) to 9.3 (1)
-    and falls to 8.9 (1.5) and 7.8 (2); JPEG at quality 50 is also furthest from the cartoon filter at 1. The blur
-    spreads each edge over a few pixels, so outlines drawn a pixel off the photo's edges still overlap them; wider,
-    it merges the edges of a 32x32 image and lets unrelated drawings overlap too.
+    Why the blur of 1 px: it separates the cartoon filter's output (which keeps the photo's structure) from random
+    drawings, and JPEG copies from the cartoon filter, best of the sigmas tried (benchmarks/RESULTS.md, "The
+    edge-map SSIM, calibrated"). It spreads each edge over a few pixels, so outlines drawn a pixel off the photo's
+    edges still overlap them; wider, it merges the edges of a 32x32 image and lets unrelated drawings overlap too.
     """
     if smoothing_sigma < 0:
         raise ValueError(f"smoothing_sigma is a standard deviation in pixels, >= 0; got {smoothing_sigma}")
