@@ -15,11 +15,12 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
+from conftest import SHARED_DATA
 from flax import linen as nn
 from helpers import REPO, records, restore_cli, save_untrained_run, stop_after, without_timing, write_png
 from PIL import Image
 
-from configs import translate_folders
+from configs import translate_cifar_to_clipart, translate_folders
 from ganjax import train as train_lib
 from ganjax.cli import CPU_FLAGS_ENV
 from ganjax.errors import ConfigError, DataError
@@ -364,3 +365,20 @@ def test_the_evaluate_cli_scores_a_translation_run_as_its_training_did(translati
     for metric in ("edge_ssim", "cycle_psnr"):
         assert float(printed[metric]) == pytest.approx(final[metric], rel=1e-5), metric
     assert printed["direction"] == "a2b" and printed["step"] == str(NUM_STEPS)
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "cifar10").is_dir() or not (SHARED_DATA / "clipart64").is_dir(),
+    reason=f"CIFAR-10 and the clip-art drawings are not under {SHARED_DATA} (the shared data folder)",
+)
+def test_the_photo_to_clipart_recipe_trains_on_the_shared_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANJAX_DATA_DIR", str(SHARED_DATA))  # where the recipe finds the drawings
+    config = translate_cifar_to_clipart.get_config("tiny")
+    config.data.num_threads = 0
+    assert config.data.b.path == str(SHARED_DATA / "clipart64") and config.data.b.resize == 32
+    train_and_evaluate(config, tmp_path)
+    final = records(tmp_path)[-1]
+    assert final["step"] == NUM_STEPS and np.isfinite(final["cycle_psnr"]) and 0 < final["edge_ssim"] < 1
+    assert final["inputs"] == f"cifar10 (local files in {SHARED_DATA / 'cifar10'}), split test, first 16"
+    with pytest.raises(ConfigError, match=r"unknown variant 'gpu' .* valid: cpu, tiny, or none for the full recipe"):
+        translate_cifar_to_clipart.get_config("gpu")
