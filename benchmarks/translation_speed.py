@@ -6,7 +6,7 @@
 
 Needs PyTorch for the reference (`pip install torch==2.13.0`, a CPU wheel); without it only ganjax is timed. The
 sizes are configs/translate_cifar_to_clipart.py's: `cpu` (batch 8, ResNet generators of width 32 with 4 blocks,
-PatchGANs of width 16) and the full recipe (batch 16, width 64, 6 blocks, PatchGANs of width 64), both with 2
+PatchGANs of width 64) and the full recipe (batch 16, width 64, 6 blocks, PatchGANs of width 64), both with 2
 stride-2 PatchGAN layers at 32x32 RGB, float32. The PyTorch side is written here from the description of the
 official code (pytorch-CycleGAN-and-pix2pix, `ResnetGenerator`, `NLayerDiscriminator` with instance norm,
 `CycleGANModel.optimize_parameters`, `ImagePool`), not copied from it; the script checks that both sides have the

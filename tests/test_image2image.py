@@ -420,7 +420,7 @@ def test_restore_cli_refuses_a_run_that_is_not_a_restoration_run(tmp_path):
     inputs = tmp_path / "images"
     write_png(inputs / "a.png", _random_pixels(0, 28, 28, 1))
     result = restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={tmp_path / 'out'}")
-    assert f"{workdir} is a gan run, not an image2image one" in one_error_line(result)
+    assert f"{workdir} is a gan run, not an image2image or cyclegan one" in one_error_line(result)
     assert "sample.py" in result.stderr and not (tmp_path / "out").exists()
 
 
