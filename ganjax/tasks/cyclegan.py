@@ -45,7 +45,6 @@ from ganjax import parallel
 from ganjax.data import Source, open_source
 from ganjax.data.domains import DOMAINS, batch_key
 from ganjax.data.pipeline import crop_shape
-from ganjax.data.sources import model_range_to_uint8
 from ganjax.errors import ConfigError, DataError
 from ganjax.evaluation import Evaluation, agree_across_processes
 from ganjax.losses import LOSSES, LossPair
@@ -67,6 +66,7 @@ from ganjax.step import (
     update,
 )
 from ganjax.tasks import TASKS
+from ganjax.tasks.image2image import MAX_PSNR, to_pixels
 
 Batch = dict[str, jax.Array]
 # The generators by direction, and the domains each translates from and to.
@@ -74,7 +74,6 @@ DIRECTIONS = ("a2b", "b2a")
 SOURCE_DOMAIN = {"a2b": "a", "b2a": "b"}
 TARGET_DOMAIN = {"a2b": "b", "b2a": "a"}
 GRID_COLUMNS = 8  # images of each domain in the sample grid
-MAX_PSNR = 100.0  # dB: the PSNR of an exact reconstruction, instead of infinity
 
 
 # ---------------------------------------------------------------------------------------------- the image pool
@@ -500,11 +499,6 @@ def evaluation_inputs(
     return jnp.asarray(images), f"{describe_evaluation_set(data, source)}, first {count}"
 
 
-def _to_pixels(images: np.ndarray) -> np.ndarray:
-    """Model-range images -> float32 on the 0-255 scale, rounded to the 256 levels of a saved image."""
-    return model_range_to_uint8(images).astype(np.float32)
-
-
 def score_translations(
     config: ml_collections.ConfigDict,
     inputs: np.ndarray,
@@ -523,10 +517,10 @@ def score_translations(
       name: the description of the inputs, for the protocol.
       mesh: the devices that extract Inception features; None: the default device.
     """
-    input_pixels = jnp.asarray(_to_pixels(inputs))
-    per_image = {"edge_ssim": np.asarray(edge_ssim(input_pixels, jnp.asarray(_to_pixels(translated))), np.float64)}
+    input_pixels = jnp.asarray(to_pixels(inputs))
+    per_image = {"edge_ssim": np.asarray(edge_ssim(input_pixels, jnp.asarray(to_pixels(translated))), np.float64)}
     if cycled is not None:
-        psnr = restoration_metrics.psnr(jnp.asarray(_to_pixels(cycled)), input_pixels)
+        psnr = restoration_metrics.psnr(jnp.asarray(to_pixels(cycled)), input_pixels)
         per_image["cycle_psnr"] = np.minimum(np.asarray(psnr, np.float64), MAX_PSNR)
     samples = ScoredSamples(np.asarray(translated, np.float32), per_image, None, mesh)
     # The Inception metrics compare with domain B: its evaluation images (eval.num_reference of them; 0: all).
