@@ -118,13 +118,22 @@ def _config_flag_problem(argv: list[str], default: str) -> str | None:
     except GanjaxError as error:
         return str(error)
     for field in overrides:
-        section, parents = config, []
-        for key in field.split("."):
-            if not isinstance(section, ml_collections.ConfigDict) or key not in section:
-                where = f"--config.{'.'.join(parents)}" if parents else "the config"
-                valid = sorted(section.keys()) if isinstance(section, ml_collections.ConfigDict) else []
-                close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                return f"--config.{field}: {where} has no field {key!r}{hint}; valid: {', '.join(valid) or 'none'}"
-            section, parents = section[key], [*parents, key]
+        problem = config_field_problem(config, field)
+        if problem:
+            return problem
+    return None
+
+
+def config_field_problem(config: ml_collections.ConfigDict, field: str) -> str | None:
+    """What is wrong with the dotted field name `field` ("optim.d_lr") of `config`, or None when config has it: the
+    first part it lacks, the closest valid name and the valid fields of that section, in one line."""
+    section, parents = config, []
+    for key in field.split("."):
+        if not isinstance(section, ml_collections.ConfigDict) or key not in section:
+            where = f"--config.{'.'.join(parents)}" if parents else "the config"
+            valid = sorted(section.keys()) if isinstance(section, ml_collections.ConfigDict) else []
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"--config.{field}: {where} has no field {key!r}{hint}; valid: {', '.join(valid) or 'none'}"
+        section, parents = section[key], [*parents, key]
     return None
