@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import ml_collections
+import numpy as np
 import optax
 
 from ganjax.registry import Registry
@@ -56,6 +58,10 @@ def learning_rate_schedule(name: str, learning_rate: float, num_updates: int, wa
     return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])
 
 
+def _float32(value: float | jax.Array) -> np.float32 | jax.Array:
+    return value if isinstance(value, jax.Array) else np.float32(value)
+
+
 def make_optimizers(
     config: ml_collections.ConfigDict,
 ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
@@ -66,6 +72,8 @@ def make_optimizers(
         schedule = learning_rate_schedule(
             optim.schedule, learning_rate, num_steps * updates_per_step, optim.warmup_steps * updates_per_step
         )
-        return optax.adam(schedule, b1=optim.b1, b2=optim.b2)
+        # The decays as float32, so that 1 - b is rounded as in float32 arithmetic: as it is for a sweep's member,
+        # whose decays are traced float32 values (ganjax/sweep/members.py), which then trains exactly as its run alone.
+        return optax.adam(schedule, b1=_float32(optim.b1), b2=_float32(optim.b2))
 
     return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)

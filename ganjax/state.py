@@ -128,7 +128,12 @@ def build_gan(config: ml_collections.ConfigDict) -> Gan:
         g_optimizer=g_optimizer,
         d_optimizer=d_optimizer,
         d_steps=config.optim.d_steps,
-        penalties=tuple((name, float(weight)) for name, weight in config.penalties.items() if weight),
+        # A weight of 0 turns a penalty off. A traced weight (a sweep member's: ganjax/sweep/members.py) is on.
+        penalties=tuple(
+            (name, weight if isinstance(weight, jax.Array) else float(weight))
+            for name, weight in config.penalties.items()
+            if isinstance(weight, jax.Array) or weight
+        ),
         penalty_interval=config.penalty_interval,
         augmentation=Augmentation(
             policy=tuple(augment_config.policy),

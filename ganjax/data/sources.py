@@ -200,6 +200,10 @@ def read_restoration_set(root: pathlib.Path | None, name: str) -> tuple[list[np.
     return local.read_image_files(_restoration_folder(root, name))
 
 
+# The datasets whose samples depend on the seed (`open_source`'s argument): the others' runs can share one copy.
+SEEDED_DATASETS = ("ring",)
+
+
 @DATASETS.register("ring")
 def _ring(data_config: ml_collections.ConfigDict, seed: int) -> Source:
     del data_config

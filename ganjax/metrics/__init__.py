@@ -38,7 +38,8 @@ PER_IMAGE_METRICS = {
     "edge_ssim": "cyclegan",
     "cycle_psnr": "cyclegan",
 }
-HIGHER_IS_BETTER = tuple(PER_IMAGE_METRICS)
+# Scores that are better when higher (the others, FID and KID, are better when lower).
+HIGHER_IS_BETTER = (*PER_IMAGE_METRICS, "modes_covered", "high_quality_share", "precision", "recall", "inception_score")
 
 
 class Samples:
