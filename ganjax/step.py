@@ -304,12 +304,16 @@ def compile_train_steps(
     plain = (
         jit_train_step(task, mesh, shardings, regularize=False).lower(state, batch).compile() if lazy else regularized
     )
-    memory = regularized.memory_analysis()
-    usage = ""
-    if memory is not None:
-        usage = (
-            f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
-            f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
-        )
-    log.info("train step compiled in %.1f s%s", time.perf_counter() - started, usage)
+    log.info("train step compiled in %.1f s%s", time.perf_counter() - started, memory_usage(regularized))
     return {True: regularized, False: plain}
+
+
+def memory_usage(compiled: jax.stages.Compiled) -> str:
+    """ "; per device: A MiB arguments, T MiB temporaries" for a compiled program, as text; "" without figures."""
+    memory = compiled.memory_analysis()
+    if memory is None:
+        return ""
+    return (
+        f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
+        f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
+    )

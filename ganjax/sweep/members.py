@@ -39,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
 from ganjax.state import TrainState
-from ganjax.step import Batch, Metrics
+from ganjax.step import Batch, Metrics, memory_usage
 from ganjax.tasks import Task, build_task
 
 log = logging.getLogger(__name__)
@@ -283,20 +283,13 @@ def compile_members(group: MemberGroup, mesh: Mesh, length: int) -> CompiledMemb
 
     regularized = compiled_step(True)
     steps = {True: regularized, False: compiled_step(False) if task.penalty_interval > 1 else regularized}
-    memory = regularized.memory_analysis()
-    usage = ""
-    if memory is not None:
-        usage = (
-            f"; per device: {memory.argument_size_in_bytes / 2**20:.1f} MiB arguments, "
-            f"{memory.temp_size_in_bytes / 2**20:.1f} MiB temporaries"
-        )
     log.info(
         "%d members (%s) compiled as one program over %d devices in %.1f s%s",
         group.size,
         ", ".join(group.varying) or "seed",
         mesh.size,
         time.perf_counter() - started,
-        usage,
+        memory_usage(regularized),
     )
     _PROGRAMS[key] = CompiledMembers(init, steps, sharding)
     return _PROGRAMS[key]
