@@ -309,7 +309,8 @@ def compile_train_steps(
 
 
 def memory_usage(compiled: jax.stages.Compiled) -> str:
-    """ "; per device: A MiB arguments, T MiB temporaries" for a compiled program, as text; "" without figures."""
+    """A compiled program's memory per device, as the end of a log line (arguments and temporaries, MiB); "" when
+    XLA gives no figures."""
     memory = compiled.memory_analysis()
     if memory is None:
         return ""
