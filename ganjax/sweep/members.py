@@ -182,7 +182,12 @@ class MemberGroup:
             return kept, metrics, keep
 
         def member_steps(values, alive, state, batch):
-            return jax.vmap(member_step)(values, alive, state, batch)
+            if len(alive) > 1:
+                return jax.vmap(member_step)(values, alive, state, batch)
+            # One member: its step as it is, without vmap's batching of the convolutions, which XLA:CPU runs more
+            # slowly (benchmarks/RESULTS.md, "Sweeps"); the member axis is only taken off and put back.
+            unstacked = jax.tree.map(lambda leaf: leaf[0], (values, alive, state, batch))
+            return jax.tree.map(lambda leaf: leaf[None], member_step(*unstacked))
 
         return member_steps
 
