@@ -95,8 +95,10 @@ def _run(arguments: argparse.Namespace, flags: list[str]) -> int:
         stopped = any(status != 0 for status in statuses)
     else:
         stopped = runner.work(arguments.workdir) == runner.STOPPED
-    outputs = runner.gather(arguments.workdir)
-    print(f"report: {outputs['html']}")
+    try:
+        print(f"report: {runner.gather(arguments.workdir)['html']}")
+    except ConfigError as missing:  # the training is done and results.jsonl written: say so, keep the exit status
+        print(f"warning: {missing}; results in {arguments.workdir / 'results.jsonl'}", file=sys.stderr)
     if stopped:
         print("stopped before the end: run the same command again to resume", file=sys.stderr)
         return 0

@@ -250,12 +250,19 @@ def summaries(directory: pathlib.Path, plan: plan_lib.Plan) -> list[dict[str, An
 
 
 def gather(directory: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Rebuilds results.jsonl, the report and TensorBoard's HParams view from the sweep folder's files."""
+    """Rebuilds results.jsonl, TensorBoard's HParams view and the report from the sweep folder's files.
+
+    Raises:
+      ConfigError: matplotlib, which the report's plots need, is missing (results.jsonl and HParams are written).
+    """
     plan = plan_lib.read_plan(directory)
     rows = plan_lib.write_results(directory, plan)
     runs = summaries(directory, plan)
     protocol = next((row["protocol"] for row in reversed(rows) if row.get("protocol")), {})
     protocol_text = "; ".join(f"{key} {value}" for key, value in protocol.items()) or "none recorded"
+    report_lib.write_hparams(
+        directory / "tensorboard", runs, rows, metric=plan.metric, higher_is_better=plan.metric in HIGHER_IS_BETTER
+    )
     outputs = report_lib.build_report(
         directory,
         runs,
@@ -263,9 +270,6 @@ def gather(directory: pathlib.Path) -> dict[str, pathlib.Path]:
         metric=plan.metric,
         higher_is_better=plan.metric in HIGHER_IS_BETTER,
         protocol=protocol_text,
-    )
-    report_lib.write_hparams(
-        directory / "tensorboard", runs, rows, metric=plan.metric, higher_is_better=plan.metric in HIGHER_IS_BETTER
     )
     return outputs
 
