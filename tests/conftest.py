@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 import pathlib
 
+# One BLAS thread per process, in this one and the train.py/evaluate.py subprocesses: on the 2-core machines two
+# xdist workers already fill the cores, and OpenBLAS's spinning threads then make a 2048x2048 eigh (each FID) take
+# 5-15 s instead of 1 s. Set before numpy loads (jax imports it).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import jax
 import pytest
 from helpers import write_digit_npz
