@@ -72,16 +72,22 @@ def test_training_logs_fid_and_kid_with_their_protocol_and_keeps_the_best_checkp
     best.close()
 
 
-def test_reference_features_are_cached_with_their_description(evaluated_run):
-    folder, npz, _ = evaluated_run
+@pytest.fixture(scope="module")
+def direct_features(evaluated_run) -> np.ndarray:
+    """What the network gives, in this process, for the first 2 * NUM images of the run's dataset."""
+    _, npz, _ = evaluated_run
+    module, variables = inception.load_inception(INCEPTION)
+    return features.extract_features(read_npz(npz)[0][: 2 * NUM], module, variables, batch_size=8, progress=False)
+
+
+def test_reference_features_are_cached_with_their_description(evaluated_run, direct_features):
+    folder, _, _ = evaluated_run
     (cached,) = (folder / "cache").glob("*.npy")
     description = json.loads(cached.with_suffix(".json").read_text())
     assert description["dataset"] == "npz" and description["num"] == NUM and description["resize"] == "tf"
     assert description["weights_sha256"] == inception.weights_sha256(INCEPTION)
     # The cache holds what the network gives for the first NUM images of the dataset.
-    module, variables = inception.load_inception(INCEPTION)
-    direct = features.extract_features(read_npz(npz)[0][:NUM], module, variables, batch_size=8, progress=False)
-    np.testing.assert_allclose(np.load(cached), direct, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(cached), direct_features[:NUM], rtol=1e-5, atol=1e-5)
 
 
 def _evaluate(*flags):
@@ -92,7 +98,7 @@ def _evaluate(*flags):
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_evaluate_cli_compares_image_sets(evaluated_run, tmp_path):
+def test_evaluate_cli_compares_image_sets(evaluated_run, direct_features, tmp_path):
     _, npz, _ = evaluated_run
     images = read_npz(npz)[0]
     np.savez(tmp_path / "a.npz", images=images[:NUM])
@@ -102,17 +108,14 @@ def test_evaluate_cli_compares_image_sets(evaluated_run, tmp_path):
         f"--images={tmp_path / 'a.npz'}",
         f"--reference={tmp_path / 'b.npz'}",
         "--metrics=fid,precision_recall",
+        "--batch_size=8",  # not the default 100: each set of NUM would be padded to 100 images
         f"--out={tmp_path / 'sets.json'}",
     )
     assert result.returncode == 0, result.stderr
     sets = json.loads((tmp_path / "sets.json").read_text())
     assert sets["resize"] == "tf" and sets["num_images"] == sets["num_reference"] == NUM
     assert sets["weights"] == str(INCEPTION) and sets["weights_sha256"] == inception.weights_sha256(INCEPTION)
-    module, variables = inception.load_inception(INCEPTION)
-    a, b = (
-        features.extract_features(x, module, variables, batch_size=8, progress=False)
-        for x in (images[:NUM], images[NUM:32])
-    )
+    a, b = direct_features[:NUM], direct_features[NUM:]
     with pytest.warns(UserWarning, match="singular"):
         expected = statistics.frechet_distance(statistics.fit_gaussian(a), statistics.fit_gaussian(b))
     assert sets["fid"] == pytest.approx(expected, rel=1e-4)
