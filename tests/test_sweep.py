@@ -80,7 +80,7 @@ def test_a_sweep_trains_as_one_program_reports_resumes_and_exports(tmp_path):
         'h.product([h.sweep("loss", ["non_saturating", "hinge"]), h.sweep("optim.d_lr", [1e-3, 3e-4]), h.seeds(3)])',
     )
     directory = tmp_path / "sweep"
-    prepared = runner.prepare(spec, directory, _flags())
+    prepared = runner.prepare(spec, directory, _flags(), max_members=12)
     assert len(prepared.plan.runs) == 12 and len(prepared.plan.units) == 1
     outcome, lowerings = _step_lowerings(lambda: runner.work(directory))
     assert outcome == runner.FINISHED and lowerings == 1
@@ -108,7 +108,7 @@ def test_a_sweep_trains_as_one_program_reports_resumes_and_exports(tmp_path):
     assert any(best in line for line in summary[1:])
 
     # Again: the plan holds, nothing is trained or compiled.
-    runner.prepare(spec, directory, _flags())
+    runner.prepare(spec, directory, _flags(), max_members=12)
     assert _step_lowerings(lambda: runner.work(directory)) == (runner.FINISHED, 0)
 
     # One member exported is a normal run folder, whose checkpoint is the member's.
@@ -124,7 +124,7 @@ def test_a_sweep_trains_as_one_program_reports_resumes_and_exports(tmp_path):
         'h.product([h.sweep("loss", ["non_saturating", "hinge"]), h.sweep("optim.d_lr", [1e-3, 3e-4]), h.seeds(4)])',
     )
     before = {run: (plan_lib.run_dir(directory, run) / "checkpoints" / "20").stat().st_mtime for run in finals}
-    edited = runner.prepare(spec, directory, _flags())
+    edited = runner.prepare(spec, directory, _flags(), max_members=12)
     assert len(edited.added) == 4 and all(run_id not in finals for run_id in edited.added)
     runner.work(directory)
     assert {run: (plan_lib.run_dir(directory, run) / "checkpoints" / "20").stat().st_mtime for run in finals} == before
@@ -142,12 +142,15 @@ def test_45_runs_of_3_losses_3_learning_rates_5_seeds_compile_one_step_program(t
         'h.sweep("optim.g_lr", [1e-3, 5e-4, 2e-4]), h.seeds(5)])',
     )
     directory = tmp_path / "sweep"
-    prepared = runner.prepare(
-        spec, directory, _flags(**{"train.num_steps": 2, "eval.every": 0, "train.num_samples": 16})
-    )
+    flags = _flags(**{"train.num_steps": 2, "eval.every": 0, "train.num_samples": 16})
+    prepared = runner.prepare(spec, directory, flags, max_members=45)
     assert len(prepared.plan.runs) == 45 and len(prepared.plan.units) == 1
     assert "1 compiled train-step programs" in runner.describe(prepared, jax.devices())
     assert _step_lowerings(lambda: runner.work(directory)) == (runner.FINISHED, 1)
+    # CPU's default, one run per unit (the runs one after another), also compiles one program for all of them.
+    one_by_one = runner.prepare(spec, tmp_path / "one_by_one", _flags(**{"train.num_steps": 1, "eval.every": 0}))
+    assert len(one_by_one.plan.units) == 45
+    assert _step_lowerings(lambda: runner.work(tmp_path / "one_by_one")) == (runner.FINISHED, 1)
     statuses = [plan_lib.read_status(plan_lib.run_dir(directory, run))["status"] for run in prepared.plan.runs]
     assert statuses == ["done"] * 45
 
@@ -157,7 +160,7 @@ def test_a_diverging_member_is_recorded_and_the_others_are_bitwise_unchanged(tmp
 
     def sweep(name: str) -> pathlib.Path:
         directory = tmp_path / name
-        runner.prepare(spec, directory, _flags())
+        runner.prepare(spec, directory, _flags(), max_members=5)
         runner.work(directory)
         runner.gather(directory)
         return directory

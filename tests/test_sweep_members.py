@@ -155,7 +155,8 @@ def test_one_member_that_does_not_fit_a_device_is_refused_before_compiling():
     )
     from ganjax.sweep.runner import members_per_unit
 
-    assert members_per_unit(group, jax.devices(), None, 10 * needed) == 5 * 8
+    assert members_per_unit(group, jax.devices(), 100, 10 * needed) == 5 * 8  # half of 10 per device, 8 devices
+    assert members_per_unit(group, jax.devices(), None, 10 * needed) == 1  # CPU: the runs one after another
     assert members_per_unit(group, jax.devices(), 3, 10 * needed) == 3
     with pytest.raises(ConfigError, match="one run of this sweep needs about"):
         members_per_unit(group, jax.devices(), None, needed)

@@ -52,7 +52,9 @@ def members_per_unit(
     group: MemberGroup, devices: Sequence[jax.Device], max_members: int | None, memory_bytes: int | None
 ) -> int:
     """How many members of `group` one unit may hold on `devices`: as many as fit MEMORY_FRACTION of each
-    device's memory (`member_bytes` apiece), at most `max_members`.
+    device's memory (`member_bytes` apiece), at most `max_members`. Without `max_members`, on CPU one: XLA:CPU runs
+    vmapped convolutions several times slower than the same runs one after another (benchmarks/RESULTS.md,
+    "Sweeps"), and units of one member of a group still share one compiled program.
 
     Raises:
       ConfigError: not even one member fits a device.
@@ -66,6 +68,8 @@ def members_per_unit(
             f"batches; activations come on top) but {MEMORY_FRACTION:.0%} of a device's memory is "
             f"{available / 2**20:.0f} MiB: shrink the model or the batch (--config.train.batch_size)"
         )
+    if max_members is None and devices[0].platform == "cpu":
+        return 1
     return min(per_device * len(devices), max_members or math.inf)
 
 

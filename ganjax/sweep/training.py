@@ -228,13 +228,12 @@ class _UnitLoop:
     def _member_state(self, state: TrainState, index: int) -> TrainState:
         return jax.device_put(jax.tree.map(lambda leaf: leaf[index], state), self.evaluation_device)
 
-    def _save(self, step: int, state: TrainState, last: bool) -> None:
+    def _save(self, step: int, state: TrainState) -> None:
         for index, member in self._alive_members():
             member.checkpoints.save(step, jax.tree.map(lambda leaf, i=index: leaf[i], state), member.config_json)
         for _, member in self._alive_members():
             member.checkpoints.wait()
-            status = plan_lib.DONE if last else plan_lib.RUNNING
-            plan_lib.write_status(member.folder, status, step, wall_time_s=member.wall_time_s())
+            plan_lib.write_status(member.folder, plan_lib.RUNNING, step, wall_time_s=member.wall_time_s())
 
     def _evaluate(self, step: int, state: TrainState) -> None:
         for index, member in self._alive_members():
@@ -289,12 +288,8 @@ class _UnitLoop:
                 self._flush()
                 self._pending = (step, metrics, alive)
                 last = step == train.num_steps
-                if is_due(step, train.checkpoint_every, last=last or stop.requested):
-                    with self._paused(step):
-                        self._save(step, state, last)
-                if stop.requested:
-                    log.warning("stopped by %s at step %d; checkpoints saved", stop.signal_name, step)
-                    return STOPPED
+                # Samples and evaluations come before the checkpoint of their step: a kill between them resumes
+                # from the checkpoint before, drops the later records and makes them again, identically.
                 if is_due(step, train.sample_every, last=last):
                     with self._paused(step):
                         for index, member in self._alive_members():
@@ -303,5 +298,13 @@ class _UnitLoop:
                 if is_due(step, self.config.eval.every, last=last):
                     with self._paused(step):
                         self._evaluate(step, state)
+                if is_due(step, train.checkpoint_every, last=last or stop.requested):
+                    with self._paused(step):
+                        self._save(step, state)
+                if stop.requested and not last:
+                    log.warning("stopped by %s at step %d; checkpoints saved", stop.signal_name, step)
+                    return STOPPED
             self._flush()
+        for _, member in self._alive_members():
+            plan_lib.write_status(member.folder, plan_lib.DONE, train.num_steps, wall_time_s=member.wall_time_s())
         return FINISHED
