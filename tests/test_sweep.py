@@ -136,23 +136,24 @@ def test_a_sweep_trains_as_one_program_reports_resumes_and_exports(tmp_path):
 
 
 def test_45_runs_of_3_losses_3_learning_rates_5_seeds_compile_one_step_program(tmp_path):
+    # Through the CLI, in its own process: 45 members hold 45 checkpoint managers and event writers at once.
     spec = _spec(
         tmp_path,
         'h.product([h.sweep("loss", ["non_saturating", "hinge", "least_squares"]), '
         'h.sweep("optim.g_lr", [1e-3, 5e-4, 2e-4]), h.seeds(5)])',
     )
-    directory = tmp_path / "sweep"
-    flags = _flags(**{"train.num_steps": 2, "eval.every": 0, "train.num_samples": 16})
-    prepared = runner.prepare(spec, directory, flags, max_members=45)
-    assert len(prepared.plan.runs) == 45 and len(prepared.plan.units) == 1
-    assert "1 compiled train-step programs" in runner.describe(prepared, jax.devices())
-    assert _step_lowerings(lambda: runner.work(directory)) == (runner.FINISHED, 1)
-    # CPU's default, one run per unit (the runs one after another), also compiles one program for all of them.
-    one_by_one = runner.prepare(spec, tmp_path / "one_by_one", _flags(**{"train.num_steps": 1, "eval.every": 0}))
-    assert len(one_by_one.plan.units) == 45
-    assert _step_lowerings(lambda: runner.work(tmp_path / "one_by_one")) == (runner.FINISHED, 1)
-    statuses = [plan_lib.read_status(plan_lib.run_dir(directory, run))["status"] for run in prepared.plan.runs]
-    assert statuses == ["done"] * 45
+    flags = [f"--config.{flag}" for flag in _flags(**{"train.num_steps": 2, "eval.every": 0, "train.num_samples": 16})]
+    # --max-members=45: one unit of 45 members; without it (CPU's default), 45 units of one, one program for all.
+    for name, limit, units in (("together", ["--max-members=45"], 1), ("one_by_one", [], 45)):
+        directory = tmp_path / name
+        process = _sweep_cli("run", str(spec), f"--workdir={directory}", *limit, *flags)
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        plan = plan_lib.read_plan(directory)
+        assert len(plan.runs) == 45 and len(plan.units) == units
+        assert err.count("compiled as one program") == 1, err
+        statuses = [plan_lib.read_status(plan_lib.run_dir(directory, run))["status"] for run in plan.runs]
+        assert statuses == ["done"] * 45
 
 
 def test_a_diverging_member_is_recorded_and_the_others_are_bitwise_unchanged(tmp_path, monkeypatch):
