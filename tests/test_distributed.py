@@ -100,11 +100,26 @@ def _assert_same_training(run_a, run_b, start, tolerance: float) -> None:
         assert np.linalg.norm(a - b) <= tolerance * np.linalg.norm(a - origin), network
 
 
+def _training_records(workdir) -> list[dict]:
+    """The run's metric records of training steps (not those of evaluations)."""
+    return [record for record in records(workdir) if "fid" not in record]
+
+
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory, npz):
-    """Two processes with 2 CPU devices each (4 in all), NUM_STEPS steps: (workdir, stderr of process 0 and 1)."""
+    """Two processes with 2 CPU devices each (4 in all), NUM_STEPS steps, evaluating FID every other step where the
+    Inception weights are found: (workdir, stderr of process 0 and 1)."""
     workdir = tmp_path_factory.mktemp("two_processes")
-    results = _finish(_launch_two(workdir, npz))
+    evaluation = {
+        "eval.every": 2,
+        "eval.metrics": "('fid',)",
+        "eval.num": 16,
+        "eval.num_reference": 16,
+        "eval.batch_size": 8,
+        "eval.inception": str(INCEPTION),
+        "eval.cache_dir": str(tmp_path_factory.mktemp("cache")),
+    }
+    results = _finish(_launch_two(workdir, npz, **(evaluation if INCEPTION.is_file() else {})))
     for index, (status, stderr) in enumerate(results):
         assert status == 0, f"process {index}:\n{stderr}"
     return workdir, [stderr for _, stderr in results]
@@ -127,7 +142,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
     assert "devices: 4 x cpu" in chief_log
     assert Checkpoints(workdir / "checkpoints").steps() == [2, 4]
     # Only process 0 writes records, samples and the config, and only it logs below warnings.
-    assert [record["step"] for record in records(workdir)] == list(range(1, NUM_STEPS + 1))
+    assert [record["step"] for record in _training_records(workdir)] == list(range(1, NUM_STEPS + 1))
     assert sorted(path.name for path in (workdir / "samples").iterdir()) == [
         "samples_00000002.png",
         "samples_00000004.png",
@@ -135,8 +150,9 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
     assert (workdir / "config.json").exists()
     assert "devices:" not in other_log and "parameters:" not in other_log
 
-    # The same global batches, initialisation and randomness: the losses agree to float rounding at every step.
-    for two, one in zip(records(workdir), records(one_process_run), strict=True):
+    # The same global batches, initialisation and randomness (evaluating in between changes none of them): the
+    # losses agree to float rounding at every step.
+    for two, one in zip(_training_records(workdir), records(one_process_run), strict=True):
         np.testing.assert_allclose([two[key] for key in LOSSES], [one[key] for key in LOSSES], rtol=1e-5, atol=1e-6)
     two, one = load_run(workdir), load_run(one_process_run)
     assert two.step == one.step == NUM_STEPS
@@ -167,33 +183,21 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     assert int(state.step) == NUM_STEPS + 2
     assert state.generator.params["Dense_0"]["kernel"].sharding.spec == PartitionSpec(None, parallel.FSDP_AXIS)
     assert Checkpoints(resumed / "checkpoints").steps() == [2, 4, 6]
-    assert [record["step"] for record in records(resumed)] == list(range(1, NUM_STEPS + 3))
+    assert [record["step"] for record in _training_records(resumed)] == list(range(1, NUM_STEPS + 3))
     _assert_same_training(state, reference_state, init_state(build_gan(config), config.seed), tolerance=0.02)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not INCEPTION.is_file(), reason=f"the Inception weights are not at {INCEPTION}")
-def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(tmp_path, npz):
-    evaluation = {
-        "eval.every": 2,
-        "eval.metrics": "('fid',)",
-        "eval.num": 16,
-        "eval.num_reference": 16,
-        "eval.batch_size": 8,
-        "eval.inception": str(INCEPTION),
-        "eval.cache_dir": str(tmp_path / "cache"),
-        "train.sample_every": 0,
-    }
-    results = _finish(_launch_two(tmp_path / "run", npz, **evaluation))
-    for index, (status, stderr) in enumerate(results):
-        assert status == 0, f"process {index}:\n{stderr}"
-    fids = {record["step"]: record["fid"] for record in records(tmp_path / "run") if "fid" in record}
+def test_two_processes_evaluate_fid_together_and_keep_one_best_checkpoint(two_process_run):
+    workdir, stderrs = two_process_run
+    fids = {record["step"]: record["fid"] for record in records(workdir) if "fid" in record}
     assert sorted(fids) == [2, 4] and all(np.isfinite(list(fids.values())))
-    best = Checkpoints(tmp_path / "run" / "best")
+    best = Checkpoints(workdir / "best")
     assert best.steps() == [min(fids, key=fids.get)]
     assert best.metrics(best.steps()[0])["fid"] == fids[best.steps()[0]]  # the same float64, bit for bit
     best.close()
-    assert "Inception features" in results[0][1] and "Inception features" not in results[1][1]  # one progress bar
+    assert "Inception features" in stderrs[0] and "Inception features" not in stderrs[1]  # one progress bar
 
 
 def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path, npz):
