@@ -16,7 +16,8 @@ from ganjax.penalties import PENALTIES
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    # What is trained (ganjax/tasks/): "gan", "image2image" (configs/restore_*.py), "cyclegan" (configs/translate_*.py)
+    # What is trained (ganjax/tasks/): "gan", "image2image" (configs/restore_*.py), "cyclegan" (configs/translate_*.py),
+    # "vae" (configs/vae_*.py, configs/vaegan_*.py)
     config.task = "gan"
     config.seed = 0
 
@@ -220,6 +221,55 @@ def translation_config() -> ml_collections.ConfigDict:
     config.eval.batch_size = 100
     config.train.num_samples = 8
     return config
+
+
+def vae_config() -> ml_collections.ConfigDict:
+    """The shared part of the VAE recipes (configs/vae_*.py, configs/vaegan_*.py, ganjax/tasks/vae.py): the default
+    config with the GAN's model replaced by an encoder/decoder (and the VAE-GAN's DCGAN discriminator), an objective,
+    and the flax VAE example's optimizer (Adam 1e-3, b1 0.9, no EMA); each recipe sets the model, data and evaluation.
+    """
+    config = get_config()
+    config.task = "vae"
+    config.model = ml_collections.ConfigDict(
+        dict(
+            name="conv",  # mlp (the flax example's), conv (DCGAN-sized) (ganjax/models/vae.py)
+            resolution=28,
+            channels=1,
+            latent_dim=20,
+            hidden=500,  # mlp: hidden units of the encoder and of the decoder
+            width=64,  # conv: channels of the first convolution, doubled at each halving (DCGAN's g/d_width)
+            dtype="float32",
+            d_width=64,  # the VAE-GAN's DCGAN discriminator
+            d_spectral_norm=False,
+        )
+    )
+    config.objective = ml_collections.ConfigDict()
+    # p(x|z): bernoulli (dynamically binarised grey images), logistic or gaussian (discretised, 256 levels, learned
+    # scale); discriminator: the VAE-GAN, reconstructions measured in the discriminator's features (ganjax/elbo.py).
+    config.objective.likelihood = "bernoulli"
+    config.objective.beta = 1.0  # the KL's weight (1: the ELBO; beta-VAE above 1)
+    config.objective.kl_warmup_steps = 0  # the KL's weight rises linearly from 0 to beta over these steps
+    config.objective.feature_weight = 1.0  # VAE-GAN: gamma, the decoder's feature reconstruction weight
+    config.optim.update(g_lr=1e-3, b1=0.9, b2=0.999)  # g_*: the encoder and decoder; d_*: the VAE-GAN's D
+    config.ema.update(decay=0.0, rampup=0.0)  # 0: evaluate the parameters themselves, as the likelihood tables do
+    config.augment.p = 0.0
+    config.train.batch_size = 128
+    config.eval.metrics = ("elbo",)  # also iwae, and fid, kid, precision_recall on decoded prior samples
+    config.eval.best_metric = "nelbo"
+    config.eval.iwae_samples = 5000  # importance samples per image of the iwae bound
+    config.eval.num_bound_images = 0  # test images the bounds average over (0: the whole split)
+    config.train.num_samples = 64
+    return config
+
+
+# Each task's shared config and its recipes: when an override names a field that the run's config lacks but another
+# task's has, the CLIs say which runs take it.
+TASK_CONFIGS = {
+    "gan": (get_config, "configs/default.py, configs/cifar10_*.py, configs/toy_ring.py"),
+    "image2image": (image2image_config, "configs/restore_*.py"),
+    "cyclegan": (translation_config, "configs/translate_*.py"),
+    "vae": (vae_config, "configs/vae_*.py, configs/vaegan_*.py"),
+}
 
 
 def check_variant(recipe: str, variant: str, variants: tuple[str, ...]) -> None:

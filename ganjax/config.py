@@ -13,9 +13,10 @@ from ganjax.data.domains import domain_configs
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS, PER_IMAGE_METRICS
+from ganjax.metrics import METRICS, PER_IMAGE_METRICS, TASK_METRICS
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
+from ganjax.metrics.likelihood import BOUND_SCORES
 from ganjax.models import Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
@@ -86,11 +87,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     task = config.get("task", "gan")
     for name in eval_config.metrics:
         _check(
-            PER_IMAGE_METRICS.get(name, task) == task,
-            f"--config.eval.metrics asks for {name}, which only {PER_IMAGE_METRICS.get(name)} runs score; this is a "
+            TASK_METRICS.get(name, task) == task,
+            f"--config.eval.metrics asks for {name}, which only {TASK_METRICS.get(name)} runs score; this is a "
             f"{task} run",
         )
-    best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS)
+    best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values())
     _check(
         eval_config.best_metric in ("", *best_metrics),
         f"--config.eval.best_metric must be {', '.join(best_metrics)} or '' (none); got {eval_config.best_metric!r}",

@@ -11,8 +11,9 @@ buckets): PSNR and SSIM against the clean image (ganjax/metrics/restoration.py) 
 between input and translation (ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction for
 unpaired translation.
 
-Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS`, and `fid`, `kid`,
-`precision_recall`, `inception_score` (ganjax/metrics/inception_metrics.py).
+Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS`, `fid`, `kid`,
+`precision_recall`, `inception_score` (ganjax/metrics/inception_metrics.py), and a VAE's bounds on the test
+log-likelihood, `elbo` and `iwae` (ganjax/metrics/likelihood.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ PER_IMAGE_METRICS = {
     "edge_ssim": "cyclegan",
     "cycle_psnr": "cyclegan",
 }
+# Every metric that only one task scores, and that task.
+TASK_METRICS = {**PER_IMAGE_METRICS, "elbo": "vae", "iwae": "vae"}
 # Scores that are better when higher (the others, FID and KID, are better when lower).
 HIGHER_IS_BETTER = (*PER_IMAGE_METRICS, "modes_covered", "high_quality_share", "precision", "recall", "inception_score")
 
@@ -139,5 +142,5 @@ def ring_coverage(samples: Samples, config: ml_collections.ConfigDict) -> dict[s
     return ring.quality(samples.draw(ring.NUM_EVAL_SAMPLES))
 
 
-# Registers the Inception-based metrics; imported last because it uses METRICS and Samples from this module.
-from ganjax.metrics import inception_metrics  # noqa: E402, F401
+# Registers the Inception-based metrics and the bounds; imported last because they use METRICS and Samples.
+from ganjax.metrics import inception_metrics, likelihood  # noqa: E402, F401

@@ -69,7 +69,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images (B, resolution, resolution, C) -> logits (B,)."""
+    """Images (B, resolution, resolution, C) -> logits (B,); applied with mutable=["intermediates"] it also records
+    the last convolution's activations as intermediates["features"]."""
 
     resolution: int
     width: int = 64
@@ -86,6 +87,8 @@ class Discriminator(nn.Module):
             conv = nn.Conv(features, (4, 4), (2, 2), ((1, 1), (1, 1)), kernel_init=_INIT, dtype=self.dtype)
             x = nn.leaky_relu(spectrally_normalized(conv, x, enabled=self.spectral_norm, update_stats=train), 0.2)
             features *= 2
+        # The last convolution's activations: the VAE-GAN measures reconstructions there (ganjax/tasks/vae.py).
+        self.sow("intermediates", "features", x)
         head = nn.Dense(1, kernel_init=_INIT, dtype=self.dtype)
         logits = spectrally_normalized(head, x.reshape(x.shape[0], -1), enabled=self.spectral_norm, update_stats=train)
         return logits[:, 0].astype(jnp.float32)

@@ -9,6 +9,7 @@ the CLIs) is shared and knows a task only through the `Task` protocol below.
 - `image2image` (ganjax/tasks/image2image.py): image-conditioned GANs: restoration (denoising, super-resolution,
   inpainting) and paired translation (colourisation), with a reconstruction loss and an optional adversarial one.
 - `cyclegan` (ganjax/tasks/cyclegan.py): unpaired translation between two image domains, read from two datasets.
+- `vae` (ganjax/tasks/vae.py): variational autoencoders trained on the ELBO, and the VAE-GAN.
 
 Every task's state is a `ganjax.state.TrainState`, or a subclass that adds what else its step carries (CycleGAN's
 pools of generated images), so checkpoints and shardings treat all of them alike.
@@ -92,4 +93,4 @@ def build_task(config: ml_collections.ConfigDict) -> Task:
 
 
 # Importing registers the tasks; last, because they use TASKS.
-from ganjax.tasks import cyclegan, gan, image2image  # noqa: E402, F401
+from ganjax.tasks import cyclegan, gan, image2image, vae  # noqa: E402, F401
