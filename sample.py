@@ -4,18 +4,24 @@ Uses the newest checkpoint (or --step), its EMA generator and the config saved w
 `--interpolate` writes strips of --frames images that walk the latent space between random endpoints instead.
 For a class-conditional model, `--class K` draws every sample from class K; without it the grid has one row per
 class, --per_class images wide.
+
+For a VAE run the samples are decoded prior latents (the likelihood's mean image), and `--interpolate` walks between
+the encodings of two test images: each strip starts with the first image, decodes --frames points on the line
+between the two posterior means, and ends with the second image (pairs drawn by --seed from the run's eval split).
 """
 
 import logging
 import math
 import pathlib
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
 
 from ganjax.cli import configure_logging, run_reporting_errors, use_fast_cpu_convolutions
 from ganjax.errors import ConfigError
-from ganjax.runs import load_run
+from ganjax.runs import SavedRun, load_run
 from ganjax.sampling import (
     class_rows,
     generate_ema,
@@ -27,6 +33,7 @@ from ganjax.sampling import (
     save_png,
 )
 from ganjax.tasks.gan import GanTask
+from ganjax.tasks.vae import VaeTask, evaluation_images
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's folder, as given to train.py.", required=True)
 _NUM = flags.DEFINE_integer("num", 64, "How many samples (with --interpolate: strips = num // frames, at least 1).")
@@ -41,8 +48,33 @@ _PER_CLASS = flags.DEFINE_integer("per_class", 8, "Conditional models without --
 log = logging.getLogger("ganjax.sample")
 
 
+def vae_picture(run: SavedRun) -> tuple[np.ndarray, int, str]:
+    """A VAE run's picture, the number of images in it, and its kind (file name prefix)."""
+    task = run.task
+    if _CLASS.value is not None:
+        raise ConfigError(f"--class={_CLASS.value}: VAE runs are unconditional; drop --class")
+    if not _INTERPOLATE.value:
+        z = normal_latents(_SEED.value, _NUM.value, task.networks.latent_dim)
+        samples = np.asarray(jax.jit(task.sample)(run.state.ema_params, z))
+        return picture(samples, math.ceil(math.sqrt(_NUM.value))), len(samples), "sample"
+    strips, frames = max(1, _NUM.value // _FRAMES.value), _FRAMES.value
+    test, _ = evaluation_images(run.config, 0)
+    pairs = np.random.default_rng(_SEED.value).choice(len(test), size=(strips, 2), replace=len(test) < 2 * strips)
+    start, end = jnp.asarray(test[pairs[:, 0]]), jnp.asarray(test[pairs[:, 1]])
+    decoded = np.asarray(jax.jit(task.interpolate, static_argnums=3)(run.state.ema_params, start, end, frames))
+    decoded = decoded.reshape(strips, frames, *decoded.shape[1:])
+    rows = np.concatenate([np.asarray(start)[:, None], decoded, np.asarray(end)[:, None]], axis=1)
+    return picture(rows.reshape(-1, *rows.shape[2:]), frames + 2), strips * frames, "interpolation"
+
+
 def write_samples() -> pathlib.Path:
     run = load_run(_WORKDIR.value, _STEP.value)
+    if isinstance(run.task, VaeTask):
+        image, count, kind = vae_picture(run)
+        default = pathlib.Path(_WORKDIR.value) / "samples" / f"{kind}_{run.step:08d}_seed{_SEED.value}.png"
+        path = save_png(image, _OUT.value or default)
+        log.info("wrote %d samples of step %d to %s", count, run.step, path)
+        return path
     if not isinstance(run.task, GanTask):
         raise ConfigError(
             f"{_WORKDIR.value} is a {run.config.task} run, which sample.py cannot draw from: for restoration and "

@@ -110,9 +110,7 @@ def _config_flag_problem(argv: list[str], default: str) -> str | None:
     path, _, variant = config_spec.partition(":")
     if not pathlib.Path(path).is_file():
         return None
-    spec = importlib.util.spec_from_file_location("_ganjax_cli_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_module(path, "_ganjax_cli_config")
     try:
         config = module.get_config(variant) if variant else module.get_config()
     except GanjaxError as error:
@@ -120,8 +118,32 @@ def _config_flag_problem(argv: list[str], default: str) -> str | None:
     for field in overrides:
         problem = config_field_problem(config, field)
         if problem:
-            return problem
+            return problem + _other_tasks_hint(default, field, config.get("task", "gan"))
     return None
+
+
+def _load_module(path: str | pathlib.Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _other_tasks_hint(default: str, field: str, task: str) -> str:
+    """ "; it is an option of vae runs (configs/vae_*.py, ...)" when the tasks' shared configs (TASK_CONFIGS of the
+    default config's module) give `field` to other tasks than `task`; else ""."""
+    if not pathlib.Path(default).is_file():
+        return ""
+    task_configs = getattr(_load_module(default, "_ganjax_cli_default_config"), "TASK_CONFIGS", {})
+    owners = [
+        (name, recipes)
+        for name, (get_config, recipes) in task_configs.items()
+        if name != task and config_field_problem(get_config(), field) is None
+    ]
+    if not owners:
+        return ""
+    runs = " and ".join(f"{name} runs ({recipes})" for name, recipes in owners)
+    return f"; it is an option of {runs}, and this is a {task} run"
 
 
 def config_field_problem(config: ml_collections.ConfigDict, field: str) -> str | None:
