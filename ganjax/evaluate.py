@@ -8,6 +8,7 @@ A trained run's EMA generator against its dataset, with the run's own `eval.*` s
 images, split, resize convention, weights); a flag that is given overrides that one setting:
 
     python -m ganjax.evaluate --workdir runs/mnist_dcgan [--num 10000] [--split test] [--step S]
+    python -m ganjax.evaluate --workdir runs/vae_mnist --metrics elbo,iwae     # a VAE's test bounds, nats
 
 The run's checkpoint is verified before it is read, as train.py does. Every result names the weights file, its
 sha256 and the resize convention that produced it; `--out FILE` also writes the results as JSON.
@@ -39,7 +40,10 @@ _NUM = flags.DEFINE_integer("num", None, "With --workdir: how many images to gen
 _SPLIT = flags.DEFINE_string("split", None, "With --workdir: the dataset split to compare with; default the run's.")
 _NUM_REFERENCE = flags.DEFINE_integer("num_reference", None, "With --workdir: reference images (0: the whole split).")
 _METRICS = flags.DEFINE_list(
-    "metrics", None, f"Any of {', '.join(inception_metrics.INCEPTION_METRICS)}; default fid,kid or the run's."
+    "metrics",
+    None,
+    f"Any of {', '.join(inception_metrics.INCEPTION_METRICS)} (with --workdir, also the run's task's own, such as a "
+    "VAE's elbo and iwae); default fid,kid or the run's.",
 )
 _RESIZE = flags.DEFINE_string("resize", None, "Resize to 299x299: tf (TensorFlow/StyleGAN) or pytorch; default tf.")
 _INCEPTION = flags.DEFINE_string("inception", None, "Inception TorchScript archive; default: the run's, else searched.")
