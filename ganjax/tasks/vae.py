@@ -370,7 +370,7 @@ class VaeTask:
                 scores.update(METRICS.get(name)(samples, config))
             extractor = inception_metrics.extractor_used(samples)
             protocol = dict(description) if wants_bounds else {}
-            if any(name == "iwae" for name in config.eval.metrics):
+            if "iwae" in config.eval.metrics:
                 protocol["iwae_samples"] = str(config.eval.iwae_samples)
             if extractor is not None:
                 protocol |= inception_metrics.protocol(extractor)
