@@ -91,6 +91,15 @@ conv_transpose_3x3_s2.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 _CONV_TRANSPOSE_2X = {3: conv_transpose_3x3_s2, 4: conv_transpose_4x4_s2}
 
 
+def conv_transpose_2x(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The stride-2 transposed convolution of a 3x3 or 4x4 kernel (`conv_transpose_3x3_s2`, `conv_transpose_4x4_s2`),
+    with the hand-written gradient on CPU, where it was measured faster, and XLA's own elsewhere: on GPUs XLA hands
+    both gradients to cuDNN, while the hand-written kernel gradient stacks k * k copies of the output gradient. The
+    choice is made when the program is compiled; `benchmarks/device_suite.py` (section "conv") times both on an
+    accelerator, and its figures, once measured, are in benchmarks/RESULTS.md."""
+    return lax.platform_dependent(x, kernel, cpu=_CONV_TRANSPOSE_2X[kernel.shape[0]], default=_conv_transpose_s2)
+
+
 class ConvTranspose2x(nn.Module):
     """The stride-2 transposed convolution that doubles the grid: (B, H, W, Cin) -> (B, 2H, 2W, features).
 
@@ -113,7 +122,7 @@ class ConvTranspose2x(nn.Module):
             raise ValueError(f"ConvTranspose2x takes kernel_size 3 or 4, got {self.kernel_size}")
         shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape)
-        y = _CONV_TRANSPOSE_2X[self.kernel_size](x.astype(self.dtype), kernel.astype(self.dtype))
+        y = conv_transpose_2x(x.astype(self.dtype), kernel.astype(self.dtype))
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
         return y
@@ -253,13 +262,14 @@ def conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
     Returns:
       (B, H, W, Cout): `lax.conv_general_dilated(x, kernel, (1, 1), "SAME", feature_group_count=G)`.
 
-    Ordinary convolutions use XLA's forward pass with a hand-written gradient (`_conv_3x3_fast_gradient`). Grouped
-    ones are computed tap by tap on CPU (`_grouped_conv_3x3_by_taps`) and by XLA's grouped convolution elsewhere,
-    where the libraries implement it directly; the choice is made when the program is compiled.
+    On CPU, ordinary convolutions use XLA's forward pass with a hand-written gradient (`_conv_3x3_fast_gradient`)
+    and grouped ones are computed tap by tap (`_grouped_conv_3x3_by_taps`), both measured faster there. Elsewhere
+    XLA's convolution and its own gradients run, which the GPU and TPU libraries implement directly, grouped or
+    not (as `conv_transpose_2x` chooses; the device suite times both). The choice is made when the program is
+    compiled.
     """
-    if kernel.shape[2] == x.shape[-1]:
-        return _conv_3x3_fast_gradient(x, kernel)
-    return lax.platform_dependent(x, kernel, cpu=_grouped_conv_3x3_by_taps, default=_conv_3x3_fast_gradient)
+    on_cpu = _conv_3x3_fast_gradient if kernel.shape[2] == x.shape[-1] else _grouped_conv_3x3_by_taps
+    return lax.platform_dependent(x, kernel, cpu=on_cpu, default=_conv_3x3)
 
 
 class Conv3x3(nn.Module):
