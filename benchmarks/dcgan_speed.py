@@ -3,7 +3,8 @@
     python benchmarks/dcgan_speed.py                 # MNIST (28x28x1) and CIFAR-10 (32x32x3) shapes, batch 64
     python benchmarks/dcgan_speed.py --batch 256 --shapes 32x3
 
-Needs PyTorch for the reference (`pip install torch==2.13.0`, a CPU wheel); without it only ganjax is timed.
+Needs PyTorch for the reference (`pip install torch==2.13.0`, a CPU wheel); without it only ganjax is timed. The
+reference is benchmarks/torch_models.py's `torch_runner`, which builds any recipe's step; here the DCGAN one.
 Both sides do the same work per step: one discriminator update on a real batch and a batch generated without
 gradient, one generator update through the frozen discriminator, Adam for both, an EMA of the generator, batch norm
 in the generator. ganjax's step also computes gradient/parameter norms and non-finite flags, which PyTorch's skips.
@@ -29,7 +30,6 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 
 from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
-from ganjax.models.dcgan import spatial_layout  # noqa: E402
 from ganjax.state import create_state, state_shardings  # noqa: E402
 from ganjax.step import jit_train_step  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
@@ -62,74 +62,6 @@ def ganjax_runner(config: ml_collections.ConfigDict, batch_size: int):
     return (run, jax.block_until_ready), num_params
 
 
-def torch_dcgan(model: ml_collections.ConfigDict):
-    """The same generator and discriminator as ganjax.models.dcgan, in PyTorch (NCHW)."""
-    import torch.nn as nn
-
-    base, doublings = spatial_layout(model.resolution)
-    bn = model.g_batch_norm
-    features = model.g_width * 2 ** (doublings - 1)
-    layers = [nn.Linear(model.latent_dim, base * base * features, bias=not bn), nn.Unflatten(1, (features, base, base))]
-    layers += [nn.BatchNorm2d(features, momentum=0.1, eps=1e-5), nn.ReLU()] if bn else [nn.ReLU()]
-    for _ in range(doublings - 1):
-        layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=not bn)]
-        features //= 2
-        layers += [nn.BatchNorm2d(features, momentum=0.1, eps=1e-5), nn.ReLU()] if bn else [nn.ReLU()]
-    layers += [nn.ConvTranspose2d(features, model.channels, 4, 2, 1), nn.Tanh()]
-    generator = nn.Sequential(*layers)
-
-    layers, in_features, features = [], model.channels, model.d_width
-    for _ in range(doublings):
-        layers += [nn.Conv2d(in_features, features, 4, 2, 1), nn.LeakyReLU(0.2)]
-        in_features, features = features, features * 2
-    layers += [nn.Flatten(), nn.Linear(in_features * base * base, 1)]
-    return generator, nn.Sequential(*layers)
-
-
-def torch_runner(config: ml_collections.ConfigDict, batch_size: int):
-    """((run, sync), parameter count) for the same step in eager PyTorch."""
-    import torch
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    generator, discriminator = (net.to(device) for net in torch_dcgan(config.model))
-    optim = config.optim
-    g_opt = torch.optim.Adam(generator.parameters(), optim.g_lr, betas=(optim.b1, optim.b2))
-    d_opt = torch.optim.Adam(discriminator.parameters(), optim.d_lr, betas=(optim.b1, optim.b2))
-    ema = [p.detach().clone() for p in generator.parameters()]
-    real = (
-        torch.rand(batch_size, config.model.channels, config.model.resolution, config.model.resolution, device=device)
-        * 2
-        - 1
-    )
-    latent_dim, decay = config.model.latent_dim, config.ema.decay
-
-    def run():
-        with torch.no_grad():
-            fake = generator(torch.randn(batch_size, latent_dim, device=device))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
-        d_loss.backward()
-        d_opt.step()
-        discriminator.requires_grad_(False)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss = F.softplus(-discriminator(generator(torch.randn(batch_size, latent_dim, device=device)))).mean()
-        g_loss.backward()
-        g_opt.step()
-        discriminator.requires_grad_(True)
-        with torch.no_grad():
-            torch._foreach_lerp_(ema, list(generator.parameters()), 1 - decay)
-        return g_loss
-
-    def sync(_):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    num_params = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
-    return (run, sync), num_params
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", nargs="+", default=["28x1", "32x3"], help="RESOLUTIONxCHANNELS, e.g. 32x3")
@@ -152,7 +84,10 @@ def main() -> None:
         runners = {}
         runners["ganjax"], ours_params = ganjax_runner(config, args.batch)
         if torch is not None:
-            runners["torch"], their_params = torch_runner(config, args.batch)
+            from torch_models import torch_runner  # the same model and step in PyTorch
+
+            runners["torch"], (g_params, d_params) = torch_runner(config, args.batch, dtype="float32")
+            their_params = g_params + d_params
             assert their_params == ours_params, f"architectures differ: {their_params} vs {ours_params} parameters"
         seconds = interleaved_seconds_per_call(runners, warmup=3, calls=args.steps, repeats=args.repeats)
         row = [f"{resolution}x{resolution}x{channels}", f"{ours_params:,}"]
