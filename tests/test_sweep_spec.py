@@ -231,7 +231,7 @@ def test_a_base_name_with_a_variant_and_from_the_current_directory(tmp_path, mon
         ),
         (
             'BASE = "toy_rnig"\ndef get_sweep(h):\n    return h.seeds(1)\n',
-            r"BASE = 'toy_rnig' names no config in configs/; valid: .*cifar10_sngan, default, .*toy_ring",
+            r"BASE = 'toy_rnig' names no config in configs/; valid: .*cifar10_sngan, .*default, .*vae_mnist",
         ),
         (
             'BASE = "../configs/toy_ring"\ndef get_sweep(h):\n    return h.seeds(1)\n',
