@@ -9,6 +9,7 @@ import sys
 
 import ml_collections
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -17,6 +18,7 @@ sys.path.insert(0, str(REPO))
 from configs import default, toy_ring  # noqa: E402
 from ganjax import train as train_lib  # noqa: E402
 from ganjax.checkpoint import Checkpoints  # noqa: E402
+from ganjax.runs import load_run  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
 
 # The default recipe shrunk: 8-channel DCGAN at 28x28, batch 16, a handful of steps, logged at every one.
@@ -124,3 +126,12 @@ def stop_after(step: int) -> type[train_lib.StopRequest]:
             return super().requested
 
     return StopAfter
+
+
+def train_until_stopped(config: ml_collections.ConfigDict, workdir: pathlib.Path, step: int) -> None:
+    """Trains `config` in `workdir` with a stop request (what SIGTERM makes) arriving during step `step`, and checks
+    that the run saved that step and returned: the first half of a stop-and-resume test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_lib, "StopRequest", stop_after(step))
+        train_lib.train_and_evaluate(config, workdir)
+    assert load_run(workdir).step == step, "the stop must land mid-run for the test to mean anything"

@@ -16,10 +16,17 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
-from helpers import one_error_line, records, restore_cli, save_untrained_run, stop_after, tiny_dcgan_config, write_png
+from helpers import (
+    one_error_line,
+    records,
+    restore_cli,
+    save_untrained_run,
+    tiny_dcgan_config,
+    train_until_stopped,
+    write_png,
+)
 from PIL import Image
 
-from ganjax import train as train_lib
 from ganjax.config import validate_config
 from ganjax.degradations import DEGRADATIONS, Degraded, apply_mask, centre_mask
 from ganjax.errors import ConfigError, DataError
@@ -222,10 +229,7 @@ def denoise_runs(tmp_path_factory):
     config = _recipe("restore_denoise", **DENOISE, **{"eval.path": str(eval_set)})
     straight, resumed = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("resumed")
     train_and_evaluate(config, straight)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_lib, "StopRequest", stop_after(STOP_AT))
-        train_and_evaluate(config, resumed)
-    assert load_run(resumed).step == STOP_AT, "the stop must land mid-run for the test to mean anything"
+    train_until_stopped(config, resumed, STOP_AT)
     train_and_evaluate(config, resumed)
     return straight, resumed, eval_set
 

@@ -16,11 +16,10 @@ import numpy as np
 import optax
 import pytest
 from conftest import REPO, SHARED_DATA
-from helpers import one_error_line, records, stop_after, without_timing
+from helpers import one_error_line, records, train_until_stopped, without_timing
 from PIL import Image
 
 from ganjax import elbo
-from ganjax import train as train_lib
 from ganjax.config import validate_config
 from ganjax.data.sources import model_range_to_uint8
 from ganjax.errors import ConfigError
@@ -50,10 +49,7 @@ def vae_runs(tmp_path_factory):
     config = _recipe("vae_mnist")
     straight, resumed = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("resumed")
     train_and_evaluate(config, straight)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train_lib, "StopRequest", stop_after(STOP_AT))
-        train_and_evaluate(config, resumed)
-    assert load_run(resumed).step == STOP_AT, "the stop must land mid-run for the test to mean anything"
+    train_until_stopped(config, resumed, STOP_AT)
     train_and_evaluate(config, resumed)
     return straight, resumed
 
