@@ -369,7 +369,7 @@ class VaeTask:
             for name in config.eval.metrics:
                 scores.update(METRICS.get(name)(samples, config))
             extractor = inception_metrics.extractor_used(samples)
-            protocol = dict(description) if wants_bounds else {}
+            protocol = dict(description)
             if "iwae" in config.eval.metrics:
                 protocol["iwae_samples"] = str(config.eval.iwae_samples)
             if extractor is not None:
