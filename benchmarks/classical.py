@@ -8,8 +8,8 @@ clipped:
 - denoising (`median_filter`, `gaussian_filter`, `bm3d_denoise`) takes the noisy image as floats on the 0-255 scale,
   not clipped (DnCNN's protocol adds the noise to the clean uint8 levels and keeps values beyond [0, 255]);
 - super-resolution (`nearest_upscale`, `bicubic_upscale`) takes the uint8 low-resolution image;
-- inpainting (`telea_inpaint`, `navier_stokes_inpaint`, `mean_fill`) takes the uint8 image and its mask (H, W) bool,
-  True where a pixel is missing; known pixels come back unchanged;
+- inpainting (`telea_inpaint`, `navier_stokes_inpaint`, `biharmonic_inpaint`, `mean_fill`, `membrane_inpaint`)
+  takes the uint8 image and its mask (H, W) bool, True where a pixel is missing; known pixels come back unchanged;
 - translation (`cartoon_filter`, `stylization`) takes the uint8 RGB photo; their parameters are OpenCV tutorials'
   and defaults scaled from ~500-pixel photos to CIFAR-10's 32x32.
 
@@ -30,6 +30,7 @@ import numpy as np
 import scipy.ndimage
 
 from ganjax.degradations import imresize
+from ganjax.models.corrective import membrane_fill
 
 # The Gaussian filter's standard deviation in pixels, chosen as the best for sigma-25 noise on BSD68 (the baseline
 # keeps it at other noise levels): benchmarks/RESULTS.md, "The conventions behind the restoration tables".
@@ -117,6 +118,24 @@ def mean_fill(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     filled = masked.copy()
     filled[mask] = _to_uint8(masked[~mask].mean(axis=0, dtype=np.float64))
     return filled
+
+
+def biharmonic_inpaint(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The smoothest surface through the known pixels: the biharmonic equation solved in the holes
+    (skimage.restoration.inpaint_biharmonic, after Damelin and Hoang 2018). masked: uint8 (H, W, C); mask: (H, W)
+    bool, True = hole. Returns uint8 (H, W, C)."""
+    restoration = _optional("skimage.restoration", "scikit-image")
+    filled = restoration.inpaint_biharmonic(masked.astype(np.float64), mask, channel_axis=-1)
+    return np.where(mask[..., None], _to_uint8(filled), masked)
+
+
+def membrane_inpaint(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """ganjax's own classical fill, the starting point of the `fill_unet` restorer: Laplace's equation in the holes
+    (ganjax.models.corrective.membrane_fill). masked: uint8 (H, W, C); mask: (H, W) bool, True = hole. Returns
+    uint8 (H, W, C)."""
+    hole = jnp.asarray(mask, jnp.float32)[None, :, :, None]
+    filled = np.asarray(membrane_fill(jnp.asarray(masked, jnp.float32)[None], hole))[0]
+    return np.where(mask[..., None], _to_uint8(filled), masked)
 
 
 # k-means of the cartoon filter's colour quantisation, as in OpenCV's tutorials: 20 iterations at most, fewer only
@@ -232,7 +251,9 @@ BASELINES: dict[str, dict[str, Baseline]] = {
     "inpaint": {
         "telea": lambda masked, context: telea_inpaint(masked, context.mask),
         "navier-stokes": lambda masked, context: navier_stokes_inpaint(masked, context.mask),
+        "biharmonic (scikit-image)": lambda masked, context: biharmonic_inpaint(masked, context.mask),
         "mean fill": lambda masked, context: mean_fill(masked, context.mask),
+        "membrane fill (ganjax, fill_unet's start)": lambda masked, context: membrane_inpaint(masked, context.mask),
     },
     "translate": {
         "cartoon": lambda photo, context: cartoon_filter(photo),

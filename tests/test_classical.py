@@ -107,7 +107,14 @@ def test_every_baseline_keeps_the_shape_and_returns_uint8(channels):
         "inpaint": (_textured(12, 10, channels), classical.Context(mask=_square_hole(12, 10))),
         "translate": (_textured(32, 32, 3), classical.Context()),  # RGB photos only
     }
-    needs = {"bm3d": "bm3d", "telea": "cv2", "navier-stokes": "cv2", "cartoon": "cv2", "stylization": "cv2"}
+    needs = {
+        "bm3d": "bm3d",
+        "telea": "cv2",
+        "navier-stokes": "cv2",
+        "biharmonic (scikit-image)": "skimage",
+        "cartoon": "cv2",
+        "stylization": "cv2",
+    }
     assert set(classical.BASELINES) == set(degraded)
     for task, baselines in classical.BASELINES.items():
         image, context = degraded[task]

@@ -58,16 +58,19 @@ CASES = [
     ("srresnet", 2, (1, 1, 4), (5, 7)),
     ("srresnet", 1, (3, 3, 3), (4, 5)),
     ("srresnet", 1, (1, 3, 1), (7, 5)),
+    ("ffdnet", 3, (1, 1, 1), (6, 10)),
+    ("ffdnet", 4, (3, 3, 1), (8, 4)),
+    ("fill_unet", 2, (4, 3, 1), (8, 12)),
+    ("fill_unet", 3, (2, 1, 1), (8, 16)),
 ]
+# Restorers without batch norm, tested in their own files: CycleGAN's resnet (tests/test_translation_models.py) and
+# edsr (tests/test_corrective.py).
+WITHOUT_BATCH_NORM = {"resnet", "edsr"}
+SIZE_MULTIPLES = {"unet": lambda depth: 2**depth, "fill_unet": lambda depth: 2**depth, "ffdnet": lambda depth: 2}
 
 
 def test_cases_cover_every_registered_restorer():
-    # CycleGAN's resnet has no batch norm and its own tests (tests/test_translation_models.py).
-    assert (
-        sorted({name for name, *_ in CASES} | {"resnet"})
-        == RESTORERS.names()
-        == ["dncnn", "resnet", "srresnet", "unet"]
-    )
+    assert sorted({name for name, *_ in CASES} | WITHOUT_BATCH_NORM) == RESTORERS.names()
 
 
 @pytest.mark.parametrize(
@@ -80,7 +83,7 @@ def test_restorer_shapes_dtypes_and_batch_statistics(name, depth, channels, size
         _model_config(name, depth=depth, dtype=dtype), in_channels=in_channels, out_channels=out_channels, scale=scale
     )
     assert restorer.scale == scale
-    assert restorer.size_multiple == (2**depth if name == "unet" else 1)
+    assert restorer.size_multiple == SIZE_MULTIPLES.get(name, lambda depth: 1)(depth)
     assert all(side % restorer.size_multiple == 0 for side in size)
     x = _images((2, *size, in_channels))
     variables = _init(restorer.module, x)
@@ -95,7 +98,7 @@ def test_restorer_shapes_dtypes_and_batch_statistics(name, depth, channels, size
     assert all(jax.tree.leaves(changed)), "every batch norm's running statistics move in training"
 
 
-@pytest.mark.parametrize("name", ["unet", "dncnn", "srresnet"])
+@pytest.mark.parametrize("name", ["unet", "dncnn", "srresnet", "ffdnet"])
 def test_restorers_without_batch_norm_have_no_batch_statistics(name):
     restorer = build_restorer(_model_config(name, batch_norm=False), in_channels=1, out_channels=1, scale=1)
     variables = jax.eval_shape(
@@ -154,11 +157,11 @@ def test_only_srresnet_upscales(name):
 
 
 def test_unknown_restorer_lists_the_valid_names():
+    valid = ", ".join(RESTORERS.names())
     with pytest.raises(
-        ConfigError,
-        match=r"unknown restoration model 'edsr' \(--config.model.name\); valid: dncnn, resnet, srresnet, unet",
+        ConfigError, match=rf"unknown restoration model 'vdsr' \(--config.model.name\); valid: {valid}$"
     ):
-        build_restorer(_model_config("edsr"), in_channels=1, out_channels=1, scale=1)
+        build_restorer(_model_config("vdsr"), in_channels=1, out_channels=1, scale=1)
 
 
 def test_depth_below_what_a_restorer_needs_is_refused():
