@@ -121,12 +121,15 @@ def image2image_config() -> ml_collections.ConfigDict:
     config.task = "image2image"
     config.model = ml_collections.ConfigDict(
         dict(
-            name="dncnn",  # the restorer: unet, dncnn, srresnet (ganjax/models/restoration.py)
+            # the restorer: unet, dncnn, srresnet (ganjax/models/restoration.py); ffdnet, fill_unet, edsr, which
+            # correct a classical estimate (ganjax/models/corrective.py)
+            name="dncnn",
             channels=1,  # of the clean images (and of the output)
             resolution=32,  # side of the training images when they are not cropped (--config.data.crop)
             width=64,
             depth=17,
             batch_norm=True,
+            fill_sweeps=16,  # fill_unet: Jacobi sweeps per halving of its membrane fill
             dtype="float32",
             d_width=64,  # the conditional PatchGAN, trained when objective.adversarial_weight > 0
             d_layers=3,

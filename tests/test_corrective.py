@@ -4,6 +4,7 @@ starts as its classical estimate and can move away from it."""
 from __future__ import annotations
 
 import functools
+import importlib
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
 from ganjax.models.corrective import membrane_fill, space_to_depth
 from ganjax.models.restoration import build_restorer, depth_to_space
+from ganjax.tasks import build_task
 
 
 def _model_config(name, **fields):
@@ -115,3 +117,20 @@ def test_the_corrective_restorers_refuse_what_they_cannot_restore():
     restorer = build_restorer(_model_config("ffdnet"), in_channels=1, out_channels=1, scale=1)
     with pytest.raises(ConfigError, match=r"ffdnet needs an input whose height and width are multiples of 2"):
         restorer.module.init(jax.random.PRNGKey(0), jnp.zeros((1, 5, 6, 1)), train=False)
+
+
+@pytest.mark.parametrize(
+    "recipe,variant,restorer",
+    [
+        ("restore_denoise", "cpu", "ffdnet"),
+        ("restore_denoise", "cpu_long", "ffdnet"),
+        ("restore_sr4", "cpu", "edsr"),
+        ("restore_inpaint", "cpu", "fill_unet"),
+    ],
+)
+def test_the_cpu_recipes_build_their_corrective_restorer(recipe, variant, restorer):
+    config = importlib.import_module(f"configs.{recipe}").get_config(variant)
+    task = build_task(config)
+    assert config.model.name == restorer and type(task.restorer.module).__module__ == "ganjax.models.corrective"
+    state = jax.eval_shape(task.init_state, 0)  # the crop fits the restorer and the state builds
+    assert jax.tree.leaves(state.generator.params)

@@ -106,6 +106,7 @@ def _membrane(image: jax.Array, known: jax.Array, sweeps: int) -> jax.Array:
     return _relax(known * image + (1.0 - known) * start, image, known, sweeps)
 
 
+@functools.partial(jax.jit, static_argnames="sweeps")
 def membrane_fill(image: jax.Array, hole: jax.Array, sweeps: int = DEFAULT_FILL_SWEEPS) -> jax.Array:
     """The holes of `image` filled with a membrane stretched over their border: Laplace's equation inside the holes
     with the known pixels as boundary values (a harmonic interpolation, which OpenCV's Navier-Stokes inpainting
