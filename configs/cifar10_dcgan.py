@@ -19,7 +19,7 @@ VARIANTS = ("tiny",)
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
     default.check_variant("cifar10_dcgan", variant, VARIANTS)
-    config = default.get_config()
+    config = default.shared_config()
     config.model.resolution = 32
     config.model.channels = 3
     config.data.name = "cifar10"

@@ -21,7 +21,7 @@ VARIANTS = ("tiny",)
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
     default.check_variant("cifar10_sngan", variant, VARIANTS)
-    config = default.get_config()
+    config = default.shared_config()
     config.model = ml_collections.ConfigDict(
         dict(
             name="sngan",

@@ -12,7 +12,7 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
+    config = default.shared_config()
     config.model = ml_collections.ConfigDict(
         dict(name="mlp", latent_dim=2, output_dim=2, hidden=128, depth=3, num_classes=0)
     )
