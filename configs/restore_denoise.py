@@ -11,7 +11,7 @@ Adam 1e-3 decayed to 0 over 100,000 steps (the paper trains 50 epochs of about 2
 The CPU variants spend their convolutions at a quarter of the pixels: `ffdnet` (ganjax/models/corrective.py), the
 DnCNN body on the 2x2 pixel-unshuffled image, on larger crops, with the cosine decay ending at the budget. `cpu` is
 the recipe for 15 minutes of 2 CPU cores, start to finish (CPU_STEPS steps), `cpu_long` for 60 minutes (a wider,
-deeper body, CPU_LONG_STEPS steps); benchmarks/RESULTS.md, "Recipes that win on a CPU budget", has what each reaches
+deeper body, CPU_LONG_STEPS steps); benchmarks/RESULTS.md, "recipes that win on a CPU budget", has what each reaches
 beside BM3D. `tiny` is a smoke test of 4 steps (the tests train it).
 `--config.degradation.sigma_max=55` with `--config.degradation.sigma=0` trains a blind model (DnCNN-B).
 benchmarks/RESULTS.md, "Restoration", has what each variant reaches and how long it trains.

@@ -15,7 +15,7 @@ all 10,000 test images; `gan` adds the conditional PatchGAN (hinge loss, weight 
 trained with the same L1 objective for CPU_STEPS steps and scored on the first 1,000 test images by PSNR and SSIM
 only (FID's 10,000 reference images would take most of the budget on a CPU: benchmarks/restoration.py --fid adds
 it). `cpu_gan` is the pix2pix U-Net of 32 channels with the PatchGAN, 2,000 steps. benchmarks/RESULTS.md,
-"Recipes that win on a CPU budget", has what `cpu` reaches beside Telea, Navier-Stokes and the other fills.
+"recipes that win on a CPU budget", has what `cpu` reaches beside Telea, Navier-Stokes and the other fills.
 `tiny` is a smoke test. Centre holes: --config.degradation.mask=centre.
 """
 

@@ -10,7 +10,7 @@ The full recipe: 16 residual blocks of 64 channels, L1 loss, batch 16, Adam 1e-3
 `gan` adds the conditional PatchGAN with weight 0.01 (SRGAN's perceptual direction, without its VGG loss, whose
 weights cannot be fetched here). `cpu` is the recipe for 30 minutes of 2 CPU cores, start to finish (CPU_STEPS
 steps): `edsr` (ganjax/models/corrective.py), an EDSR-baseline trunk without batch norm at the low resolution that
-corrects bicubic upscaling, L1, the cosine decay ending at the budget; benchmarks/RESULTS.md, "Recipes that win on a
+corrects bicubic upscaling, L1, the cosine decay ending at the budget; benchmarks/RESULTS.md, "recipes that win on a
 CPU budget", has what it reaches beside bicubic. `tiny` is a smoke test.
 Evaluate on Set14 with --config.eval.split=Set14.
 """

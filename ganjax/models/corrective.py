@@ -1,6 +1,6 @@
 """Restorers that learn a correction: each starts from a cheap estimate of the answer and spends its convolutions
-where the pixels are, so that it wins on a budget a CPU can run (benchmarks/RESULTS.md, "Recipes that win on a CPU
-budget"). Inputs (B, h, w, in_channels), outputs (B, scale*h, scale*w, out_channels) float32, registered in
+where the pixels are, for the budgets a CPU can run (what each reaches: benchmarks/RESULTS.md, "recipes that win on
+a CPU budget"). Inputs (B, h, w, in_channels), outputs (B, scale*h, scale*w, out_channels) float32, registered in
 `RESTORERS` beside the classical architectures of ganjax/models/restoration.py:
 
   ffdnet: FFDNet's layout (Zhang, Zuo & Zhang 2018, "FFDNet: Toward a Fast and Flexible Solution for CNN based
