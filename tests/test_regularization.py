@@ -92,4 +92,6 @@ def test_bfloat16_and_float32_steps_agree_loosely(penalty):
             np.testing.assert_allclose(b[key], a[key], rtol=0.1, atol=0.02)
     for a, b in zip(jax.tree.leaves(state32.generator.params), jax.tree.leaves(state16.generator.params), strict=True):
         assert b.dtype == np.float32, "parameters stay float32 under mixed precision"
-        np.testing.assert_allclose(b, a, atol=2e-3)
+        # Adam moves a parameter by about the learning rate per step, so after 2 steps the two precisions can part
+        # by a few learning rates where bfloat16 rounds a gradient's sign differently.
+        np.testing.assert_allclose(b, a, atol=10 * f32.optim.g_lr)
