@@ -97,11 +97,12 @@ def test_ffdnet_removes_the_noise_it_predicts_at_a_quarter_of_the_pixels():
     restorer = build_restorer(_model_config("ffdnet", depth=3), in_channels=1, out_channels=1, scale=1)
     x = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (2, 6, 8, 1)), jnp.float32)
     variables, _ = _init_and_apply(restorer, x)
-    first, last = variables["params"]["Conv_0"], variables["params"]["Conv_2"]
+    first, last = variables["params"]["DnCNN_0"]["Conv_0"], variables["params"]["DnCNN_0"]["Conv_2"]
     assert first["kernel"].shape == (3, 3, 4, 4) and last["kernel"].shape == (3, 3, 4, 4)  # unshuffled 2x2 grey
     # The last convolution's bias is the noise predicted in each of the 4 sub-images: shuffled back, a 2x2 pattern.
     pattern = jnp.asarray([0.1, -0.2, 0.3, 0.4])
-    params = {**variables["params"], "Conv_2": {"kernel": jnp.zeros_like(last["kernel"]), "bias": pattern}}
+    body = {**variables["params"]["DnCNN_0"], "Conv_2": {"kernel": jnp.zeros_like(last["kernel"]), "bias": pattern}}
+    params = {"DnCNN_0": body}
     restored = restorer.module.apply({**variables, "params": params}, x, train=False)
     expected = np.asarray(x) - np.tile(np.asarray(pattern).reshape(2, 2), (3, 4))[None, :, :, None]
     np.testing.assert_allclose(np.asarray(restored), expected, atol=1e-6)

@@ -54,9 +54,9 @@ from ganjax.errors import ConfigError
 from ganjax.models.base import compute_dtype
 from ganjax.models.restoration import (
     RESTORERS,
+    DnCNN,
     Restorer,
     UNet,
-    _batch_norm,
     _check_multiple,
     _require_at_least,
     _require_scale,
@@ -139,13 +139,9 @@ class FFDNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         _check_multiple("ffdnet", x, 2)
-        conv = functools.partial(_conv3x3, kernel_init=_HE_INIT, dtype=self.dtype)
-        h = nn.relu(conv(self.width)(space_to_depth(x.astype(self.dtype), 2)))
-        for _ in range(self.depth - 2):
-            h = conv(self.width, use_bias=not self.batch_norm)(h)
-            h = nn.relu(_batch_norm(h, enabled=self.batch_norm, train=train, dtype=self.dtype))
-        noise = _conv3x3(4 * self.out_channels, kernel_init=_HE_INIT, dtype=jnp.float32)(h.astype(jnp.float32))
-        return x.astype(jnp.float32) - depth_to_space(noise, 2)
+        # DnCNN on the unshuffled image returns unshuffle(x) - noise; shuffled back, that is x - noise.
+        body = DnCNN(4 * self.out_channels, self.width, self.depth, self.batch_norm, self.dtype)
+        return depth_to_space(body(space_to_depth(x, 2), train=train), 2)
 
 
 class FillUNet(nn.Module):
