@@ -53,18 +53,18 @@ from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
 from ganjax.models.base import compute_dtype
 from ganjax.models.restoration import (
+    _HE_INIT,
     RESTORERS,
     DnCNN,
     Restorer,
     UNet,
     _check_multiple,
+    _conv3x3,
     _require_at_least,
     _require_scale,
     depth_to_space,
 )
 
-_HE_INIT = nn.initializers.he_normal()
-_conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=1)
 DEFAULT_FILL_SWEEPS = 16
 
 
