@@ -220,7 +220,7 @@ class ProjectionHead(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# SNGAN and BigGAN (ganjax/models/resnet.py)
+# SNGAN and BigGAN (ganjax/models/sngan_biggan.py)
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -271,7 +271,7 @@ class DiscriminatorBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    """ganjax.models.resnet.Generator; `biggan` selects the shared class embedding and self-attention."""
+    """ganjax.models.sngan_biggan.Generator; `biggan` selects the shared class embedding and self-attention."""
 
     def __init__(self, model: ml_collections.ConfigDict, biggan: bool):
         super().__init__()
@@ -318,7 +318,7 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-    """ganjax.models.resnet.Discriminator."""
+    """ganjax.models.sngan_biggan.Discriminator."""
 
     def __init__(self, model: ml_collections.ConfigDict, biggan: bool):
         super().__init__()

@@ -201,13 +201,13 @@ def translation_config() -> ml_collections.ConfigDict:
     config.task = "cyclegan"
     config.model = ml_collections.ConfigDict(
         dict(
-            name="resnet",  # the generators: resnet (CycleGAN's), unet (ganjax/models/restoration.py)
+            name="cyclegan_resnet",  # the generators: cyclegan_resnet (CycleGAN's ResNet), unet (pix2pix's)
             channels_a=3,  # of the images of domain A
             channels_b=3,  # of domain B
             resolution=32,  # side of the training images of both domains
             width=64,  # the generators' base channels (ngf)
-            depth=6,  # resnet: residual blocks (6 up to 128x128, 9 at 256 in the official code); unet: levels
-            batch_norm=False,  # unet only; the resnet generator normalises by instance
+            depth=6,  # cyclegan_resnet: residual blocks (6 up to 128x128, 9 at 256 officially); unet: levels
+            batch_norm=False,  # unet only; cyclegan_resnet normalises by instance
             dtype="float32",
             d_width=64,  # the PatchGANs (ndf)
             d_layers=3,  # stride-2 convolutions: 3 is the 70x70 PatchGAN

@@ -63,9 +63,9 @@ CASES = [
     ("fill_unet", 2, (4, 3, 1), (8, 12)),
     ("fill_unet", 3, (2, 1, 1), (8, 16)),
 ]
-# Restorers without batch norm, tested in their own files: CycleGAN's resnet (tests/test_translation_models.py) and
+# Restorers without batch norm, tested in their own files: cyclegan_resnet (tests/test_translation_models.py) and
 # edsr (tests/test_corrective.py).
-WITHOUT_BATCH_NORM = {"resnet", "edsr"}
+WITHOUT_BATCH_NORM = {"cyclegan_resnet", "edsr"}
 SIZE_MULTIPLES = {"unet": lambda depth: 2**depth, "fill_unet": lambda depth: 2**depth, "ffdnet": lambda depth: 2}
 
 

@@ -19,7 +19,7 @@ from ganjax.models.restoration import RESTORERS, build_patch_discriminator, buil
 
 def _model_config(**fields):
     config = dict(
-        name="resnet",
+        name="cyclegan_resnet",
         width=4,
         depth=2,
         batch_norm=False,
@@ -51,14 +51,14 @@ def _parameter_count(module, *inputs) -> int:
     return sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
 
 
-def test_resnet_is_registered():
-    assert "resnet" in RESTORERS.names()
+def test_cyclegan_resnet_is_registered():
+    assert "cyclegan_resnet" in RESTORERS.names()
 
 
 @pytest.mark.parametrize(
     "in_channels,out_channels,size,dtype", [(3, 3, (16, 12), "float32"), (1, 3, (8, 20), "bfloat16")]
 )
-def test_resnet_shapes_range_and_no_state(in_channels, out_channels, size, dtype):
+def test_cyclegan_resnet_shapes_range_and_no_state(in_channels, out_channels, size, dtype):
     generator = _generator(in_channels, out_channels, dtype=dtype)
     assert generator.size_multiple == 4 and generator.scale == 1
     x = _images((2, *size, in_channels))
@@ -90,7 +90,7 @@ def _official_parameter_count(in_channels: int, out_channels: int, ngf: int, n_b
 
 
 @pytest.mark.parametrize("in_channels,out_channels,width,depth", [(3, 3, 64, 9), (3, 3, 32, 6), (1, 3, 4, 0)])
-def test_resnet_has_the_official_architectures_parameter_count(in_channels, out_channels, width, depth):
+def test_cyclegan_resnet_has_the_official_architectures_parameter_count(in_channels, out_channels, width, depth):
     generator = _generator(in_channels, out_channels, width=width, depth=depth)
     count = _parameter_count(generator.module, jnp.zeros((1, 8, 8, in_channels)))
     assert count == _official_parameter_count(in_channels, out_channels, width, depth)
@@ -151,7 +151,7 @@ def test_conv_transpose_layer_of_kernel_size_3_doubles_the_grid():
         jax.eval_shape(ConvTranspose2x(7, kernel_size=5).init, jax.random.key(0), jnp.zeros((1, 4, 5, 3)))
 
 
-def test_resnet_output_ignores_each_images_brightness_offset():
+def test_cyclegan_resnet_output_ignores_each_images_brightness_offset():
     """Instance norm right after the first convolution removes anything constant over an image's pixels: an offset
     added to an image (per channel) changes the output only by rounding. A gain is removed only up to instance
     norm's epsilon (1e-5 against the variance), so it changes the output a little."""
@@ -169,11 +169,15 @@ def test_resnet_output_ignores_each_images_brightness_offset():
     assert 0 < changed_by_gain < 1e-2
 
 
-def test_resnet_refuses_sizes_that_are_not_multiples_of_4_and_scales_other_than_1():
+def test_cyclegan_resnet_refuses_sizes_that_are_not_multiples_of_4_and_scales_other_than_1():
     generator = _generator()
-    with pytest.raises(ConfigError, match=r"resnet needs .* multiples of 4 \(Restorer.size_multiple\), got 18x16"):
+    with pytest.raises(
+        ConfigError, match=r"cyclegan_resnet needs .* multiples of 4 \(Restorer.size_multiple\), got 18x16"
+    ):
         generator.module.init(jax.random.key(0), jnp.zeros((1, 18, 16, 3)), train=False)
-    with pytest.raises(ConfigError, match=r"'resnet' cannot upscale by 2; valid: 1; for super-resolution use srresnet"):
+    with pytest.raises(
+        ConfigError, match=r"'cyclegan_resnet' cannot upscale by 2; valid: 1; for super-resolution use srresnet"
+    ):
         build_restorer(_model_config(), in_channels=3, out_channels=3, scale=2)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from ganjax.models import corrective, dcgan, mlp, r3gan, resnet  # noqa: F401  (importing registers the families)
+from ganjax.models import corrective, dcgan, mlp, r3gan, sngan_biggan  # noqa: F401  (importing registers the families)
 from ganjax.models.base import MODELS, Networks
 
 

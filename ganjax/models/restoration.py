@@ -3,8 +3,8 @@
 A restorer maps a degraded image to a restored one, or an image of one domain to another (CycleGAN's generators); a
 PatchGAN discriminator judges images, or (image, condition) pairs, patch by patch. All are pure Flax modules used
 through init/apply, with float32 parameters, computation in `dtype` (float32 or bfloat16) and float32 outputs. Every
-restorer's output is linear (no tanh) except resnet's, which goes through tanh into (-1, 1): residual and clipping
-conventions belong to the caller. Batch norm uses the batch's statistics when `train` and running averages
+restorer's output is linear (no tanh) except cyclegan_resnet's, which goes through tanh into (-1, 1): residual and
+clipping conventions belong to the caller. Batch norm uses the batch's statistics when `train` and running averages
 otherwise, kept in the "batch_stats" collection (momentum 0.9, epsilon 1e-5: PyTorch's defaults). Instance norm
 normalises each image's channels over its pixels, in training and evaluation alike, with no learned scale or bias
 (epsilon 1e-5: PyTorch's `InstanceNorm2d`, as CycleGAN uses it); it has no state.
@@ -44,7 +44,7 @@ Restorers (`RESTORERS`, selected by --config.model.name), for inputs (B, h, w, i
     the paper. PReLU has one learned slope per layer, starting at 0.25 (PyTorch's default). scale is 1, 2, 3, 4 or
     8; at scale 1 there are no upsampling stages. There is no skip from the input to the output.
 
-  resnet: CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016), width w (64 in CycleGAN), all
+  cyclegan_resnet: CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016), width w (64 in CycleGAN), all
     normalisation instance norm (IN), every convolution with a bias:
 
         x -> reflect-pad 3 -> conv7x7 (w) -> IN -> ReLU                                 (B, h, w, w)
@@ -78,7 +78,7 @@ Discriminator (`build_patch_discriminator`): pix2pix's PatchGAN, with L = d_laye
 
 Parameters, grey images unless said: dncnn at the paper's width 64 and depth 17, 556K; width 32, depth 8, 56K.
 srresnet x4 at the paper's width 64 and depth 16, 1.53M; width 32, depth 4, 163K. unet width 32, depth 4, RGB +
-mask -> RGB, 1.55M (width 16: 388K). resnet on RGB at CycleGAN's width 64 and depth 9, 11.38M (the official
+mask -> RGB, 1.55M (width 16: 388K). cyclegan_resnet on RGB at CycleGAN's width 64 and depth 9, 11.38M (the official
 11.378M); width 32, depth 6, 1.97M. PatchGAN d_width 32 on RGB with an RGB + mask condition: 170K with d_layers 2,
 696K with 3.
 
@@ -154,7 +154,7 @@ def _instance_norm(x: jax.Array, *, dtype: jnp.dtype) -> jax.Array:
     """Each image's channels normalised over its pixels, no scale or bias; call it inside a compact method.
 
     The variance is computed in two passes, as PyTorch's: the one-pass E[x^2] - E[x]^2 loses precision when a
-    channel's mean is large against its spread, and two passes cost no measurable time in the resnet generator.
+    channel's mean is large against its spread, and two passes cost no measurable time in the cyclegan_resnet generator.
     """
     return nn.InstanceNorm(epsilon=1e-5, use_scale=False, use_bias=False, use_fast_variance=False, dtype=dtype)(x)
 
@@ -310,7 +310,7 @@ class CycleGANResNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         del train  # instance norm behaves alike in training and evaluation
-        _check_multiple("resnet", x, 4)
+        _check_multiple("cyclegan_resnet", x, 4)
         norm = functools.partial(_instance_norm, dtype=self.dtype)
         conv = functools.partial(nn.Conv, kernel_init=_PIX2PIX_INIT, dtype=self.dtype)
         h = nn.relu(norm(conv(self.width, (7, 7), padding="VALID")(_reflect_pad(x.astype(self.dtype), 3))))
@@ -464,12 +464,14 @@ def srresnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_c
     return Restorer(module, size_multiple=1, scale=scale)
 
 
-@RESTORERS.register("resnet")
-def resnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int) -> Restorer:
+@RESTORERS.register("cyclegan_resnet")
+def cyclegan_resnet(
+    model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int
+) -> Restorer:
     """Reads width, depth and dtype (the normalisation is always instance norm)."""
     del in_channels  # any number of input channels
-    _require_scale("resnet", scale, (1,))
-    _require_at_least("depth", model_config.depth, 0, "resnet")
+    _require_scale("cyclegan_resnet", scale, (1,))
+    _require_at_least("depth", model_config.depth, 0, "cyclegan_resnet")
     module = CycleGANResNet(out_channels, model_config.width, model_config.depth, compute_dtype(model_config.dtype))
     return Restorer(module, size_multiple=4, scale=1)
 
@@ -480,14 +482,14 @@ def build_restorer(
     """The restorer that `model_config.name` selects (`RESTORERS`), for the given channels and scale.
 
     Config fields (`config.model`):
-      name: unet, dncnn, srresnet or resnet.
-      width: base channels (unet: of the outermost level; dncnn and srresnet: of every hidden layer; resnet: of the
-        first convolution, 64 in CycleGAN).
+      name: unet, dncnn, srresnet or cyclegan_resnet.
+      width: base channels (unet: of the outermost level; dncnn and srresnet: of every hidden layer;
+        cyclegan_resnet: of the first convolution, 64 in CycleGAN).
       depth: unet: number of down/up levels (size_multiple = 2**depth); dncnn: number of convolutions (17 in the
-        paper); srresnet and resnet: number of residual blocks (16 in SRResNet; 9 in CycleGAN at 256x256, 6 at
-        128x128).
-      batch_norm: batch norm inside the network, its statistics in "batch_stats" (resnet: not read, it uses
-        instance norm).
+        paper); srresnet and cyclegan_resnet: number of residual blocks (16 in SRResNet; 9 in CycleGAN at 256x256,
+        6 at 128x128).
+      batch_norm: batch norm inside the network, its statistics in "batch_stats" (cyclegan_resnet: not read, it
+        uses instance norm).
       dtype: "float32" or "bfloat16" computation; parameters and outputs are float32.
 
     Args:
