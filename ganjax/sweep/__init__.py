@@ -10,5 +10,5 @@
 - plan.py: the sweep folder: the frozen plan, each run's folder and status, results.jsonl.
 - members.py, training.py: runs that differ only in vmappable numbers trained as one `jit(vmap(step))`.
 - claims.py: launchers sharing a folder claim units so that none trains one twice.
-- runner.py: what the commands do; report.py: the report (tables, plots, TensorBoard HParams).
+- runner.py: what the commands do; report/: the report (statistics, plots, HTML and Markdown, TensorBoard HParams).
 """

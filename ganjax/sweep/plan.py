@@ -6,7 +6,7 @@
                                   samples/, best/) plus status.json and evaluations.jsonl
     <sweep>/claims/               which launcher trains which unit (ganjax/sweep/claims.py)
     <sweep>/results.jsonl         one row per run and evaluation step, rebuilt from the run folders
-    <sweep>/report/               index.html, report.md, summary.csv (ganjax/sweep/report.py)
+    <sweep>/report/               index.html, report.md, summary.csv (ganjax/sweep/report/)
 
 A unit is what one launcher trains at a time: the members of one group (ganjax/sweep/members.py), or a chunk of
 them when a group does not fit a device. Units are fixed in the plan, so that every launcher on the folder splits
