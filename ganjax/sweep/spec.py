@@ -142,13 +142,6 @@ def configuration_label(overrides: dict[str, Any]) -> str:
     return ", ".join(shown) or "base"
 
 
-def varying_keys(runs: list[dict[str, Any]]) -> list[str]:
-    """The keys other than "seed" that take more than one value across `runs` (a key that some runs lack counts as
-    varying), sorted."""
-    keys = sorted({key for run in runs for key in run} - {"seed"})
-    return [key for key in keys if len({_canonical(run[key]) if key in run else None for run in runs}) > 1]
-
-
 def _load(path: pathlib.Path) -> Spec:
     """load_spec without the path in front of its errors."""
     with _importable(pathlib.Path.cwd(), REPO):
