@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax.traverse_util import flatten_dict
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ganjax.errors import ConfigError
@@ -58,18 +59,8 @@ _IGNORED_PREFIXES = ("mesh.", "distributed.", "sharding.")
 
 
 def flatten(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """{dotted key: value} of every leaf field of `config`."""
-    flat: dict[str, Any] = {}
-
-    def visit(prefix: str, node: Any) -> None:
-        if isinstance(node, ml_collections.ConfigDict):
-            for key in node:
-                visit(f"{prefix}{key}.", node[key])
-        else:
-            flat[prefix[:-1]] = node
-
-    visit("", config)
-    return flat
+    """{dotted key: value} of every leaf field of `config` (an empty sub-config has none)."""
+    return flatten_dict(config.to_dict(), sep=".")
 
 
 def vmappable_keys(config: ml_collections.ConfigDict) -> tuple[str, ...]:
