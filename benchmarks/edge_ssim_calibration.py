@@ -28,7 +28,7 @@ import classical  # noqa: E402
 from common import machine, print_table  # noqa: E402
 
 from ganjax.data.local import read_cifar10_webp, read_image_folder  # noqa: E402
-from ganjax.metrics.restoration import ssim  # noqa: E402
+from ganjax.metrics.fidelity import ssim  # noqa: E402
 from ganjax.metrics.translation import edge_map  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"

@@ -40,7 +40,7 @@ from ganjax.data.local import read_image_files
 from ganjax.data.sources import model_range_to_uint8
 from ganjax.degradations import Degraded, Inpaint, apply_mask, imresize, mask_from_image
 from ganjax.errors import ConfigError, DataError
-from ganjax.metrics.restoration import rgb_to_ycbcr, ycbcr_to_rgb
+from ganjax.metrics.fidelity import rgb_to_ycbcr, ycbcr_to_rgb
 from ganjax.runs import SavedRun, load_run
 from ganjax.sampling import image_grid, save_png
 from ganjax.state import TrainState

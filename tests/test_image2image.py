@@ -30,7 +30,7 @@ from PIL import Image
 from ganjax.config import validate_config
 from ganjax.degradations import DEGRADATIONS, Degraded, apply_mask, centre_mask
 from ganjax.errors import ConfigError, DataError
-from ganjax.metrics.restoration import rgb_to_ycbcr
+from ganjax.metrics.fidelity import rgb_to_ycbcr
 from ganjax.reconstruction import CHARBONNIER_EPSILON, RECONSTRUCTION_LOSSES
 from ganjax.runs import load_run
 from ganjax.tasks import build_task

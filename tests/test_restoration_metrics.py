@@ -15,7 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ganjax.data.sources import read_restoration_set
 from ganjax.degradations import imresize
-from ganjax.metrics.restoration import crop_border, psnr, restoration_scores, rgb_to_y, ssim
+from ganjax.metrics.fidelity import crop_border, psnr, restoration_scores, rgb_to_y, ssim
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))
 # Published bicubic x4 PSNR (Y of BT.601, 4 border pixels cropped), e.g. SRGAN's and VDSR's tables.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from ganjax.metrics.restoration import rgb_to_y
+from ganjax.metrics.fidelity import rgb_to_y
 from ganjax.metrics.translation import EDGE_SMOOTHING_SIGMA, edge_map, edge_ssim
 
 

@@ -7,7 +7,7 @@ FID, KID and precision/recall in one evaluation share one set of samples and one
 Image-to-image models evaluate with a `ScoredSamples`: the images they made from an evaluation set of inputs
 (restored test images, translated test photos), which the Inception metrics read like any samples, together with
 per-image scores that the per-image metrics average, over all images and per group (inpainting's hole-area
-buckets): PSNR and SSIM against the clean image (ganjax/metrics/restoration.py) for restoration; the edge-map SSIM
+buckets): PSNR and SSIM against the clean image (ganjax/metrics/fidelity.py) for restoration; the edge-map SSIM
 between input and translation (ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction for
 unpaired translation.
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax.metrics.restoration import PEAK, rgb_to_y, ssim
+from ganjax.metrics.fidelity import PEAK, rgb_to_y, ssim
 
 # The Gaussian smoothing of the luma before the Sobel operator, standard deviation in pixels: the value that best
 # separates the cartoon filter's output (which keeps the structure) from random drawings on CIFAR-10 (`edge_map`).

@@ -49,7 +49,7 @@ from ganjax.errors import ConfigError, DataError
 from ganjax.evaluation import Evaluation, agree_across_processes
 from ganjax.losses import LOSSES, LossPair
 from ganjax.metrics import METRICS, ScoredSamples, inception_metrics
-from ganjax.metrics import restoration as restoration_metrics
+from ganjax.metrics import fidelity as restoration_metrics
 from ganjax.metrics.translation import edge_ssim
 from ganjax.models.restoration import Restorer, build_patch_discriminator, build_restorer
 from ganjax.optim import make_optimizers
