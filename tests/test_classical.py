@@ -128,15 +128,36 @@ def test_every_baseline_keeps_the_shape_and_returns_uint8(channels):
 
 @needs_cv2
 @pytest.mark.parametrize("translate", [classical.cartoon_filter, classical.stylization])
-def test_translation_baselines_are_deterministic_and_keep_flat_images(translate):
+def test_translation_baselines_outline_edges_and_keep_flat_images(translate):
     photo = _textured(32, 32, 3)
     drawn = translate(photo)
     assert drawn.shape == photo.shape and drawn.dtype == np.uint8
-    np.testing.assert_array_equal(translate(photo), drawn)
-    flat = np.full((32, 32, 3), (200, 120, 40), np.uint8)
+    left, right = (200, 120, 40), (40, 120, 200)
+    flat = np.full((32, 32, 3), left, np.uint8)
     np.testing.assert_array_equal(translate(flat), flat)  # no outlines, no darkening
+    # Two flat halves: a black outline along the edge between them (in every row, within 2 pixels of it), each
+    # colour kept 3 pixels away.
+    halves = np.concatenate([flat[:, :16], np.full((32, 16, 3), right, np.uint8)], axis=1)
+    drawn = translate(halves)
+    assert np.all(np.any(np.all(drawn[:, 14:18] == 0, axis=-1), axis=1))
+    np.testing.assert_array_equal(drawn[:, :13], halves[:, :13])
+    np.testing.assert_array_equal(drawn[:, 19:], halves[:, 19:])
     with pytest.raises(ValueError, match=r"takes uint8 RGB images \(H, W, 3\); got uint8 \(32, 32, 1\)"):
         translate(photo[..., :1])
+
+
+@needs_cv2
+def test_the_cartoon_filter_does_not_depend_on_opencvs_random_state():
+    import cv2
+
+    photo = _textured(32, 32, 3)
+    drawn = classical.cartoon_filter(photo)
+    # k-means starts from random centres: another seed gives other colours, and the filter's own seed makes it
+    # repeat whatever OpenCV's generator has drawn before.
+    assert not np.array_equal(classical.cartoon_filter(photo, seed=1), drawn)
+    cv2.setRNGSeed(12345)
+    cv2.randu(np.zeros((8, 8), np.float32), 0.0, 1.0)
+    np.testing.assert_array_equal(classical.cartoon_filter(photo), drawn)
 
 
 @needs_cv2
