@@ -11,7 +11,7 @@
 # the TFDS data path (ganjax/data/sources.py, when no local files are found); the device reaches no network, so the
 # suite always reads local files (--data) and needs no TFDS. Set TFDS=1 to carry it anyway (pure-Python wheels).
 #
-# Then, on the device (benchmarks/device_suite.py's docstring has the whole command):
+# Then, on the device (docs/device_suite.md has the whole command):
 #     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
 #         .whl/*.whl && export PYTHONPATH=/tmp/site
 set -euo pipefail
