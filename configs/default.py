@@ -4,7 +4,7 @@
     python train.py --workdir runs/mnist_dcgan --config.optim.d_lr=1e-4 --config.train.num_steps=2000
 
 README.md's quick start gives the time of the 3,000 steps on 2 CPU cores. Offline, read the IDX files from a local
-folder: `GANJAX_DATA_DIR=/path/to/data python train.py ...` (see README.md, "Data").
+folder: `GANJAX_DATA_DIR=/path/to/data python train.py ...` (see docs/data.md).
 
 `shared_config()` holds every field a run has, with the values the other recipes start from (Adam 2e-4, DCGAN's);
 `get_config()` is the default recipe: that, with the learning rate that sweeps/mnist_default.py chose for this
@@ -100,12 +100,12 @@ def shared_config() -> ml_collections.ConfigDict:
     config.eval.split = "test"  # the dataset split the generated images are compared with
     config.eval.num_reference = 0  # images of that split (0: all); their features are cached
     config.eval.resize = "tf"  # to 299x299: "tf" (TensorFlow/StyleGAN, as published records) or "pytorch" (pytorch-fid)
-    config.eval.inception = ml_collections.config_dict.placeholder(str)  # weights; unset: searched (see README)
+    config.eval.inception = ml_collections.config_dict.placeholder(str)  # weights; unset: searched (docs/evaluation.md)
     config.eval.batch_size = 100  # images per Inception call, split over the devices
     config.eval.cache_dir = ml_collections.config_dict.placeholder(str)  # unset: ~/.cache/ganjax/reference_features
     config.eval.best_metric = "fid"  # keep the checkpoint with the lowest value in <workdir>/best ("": none)
 
-    # Devices per mesh axis (one may be -1: the rest); the batch is split over data and fsdp (README, "Scaled runs").
+    # Devices per mesh axis (one may be -1: the rest); the batch is split over data and fsdp (docs/scaled_runs.md).
     config.mesh = ml_collections.ConfigDict()
     config.mesh.data = -1  # data parallel: the state is replicated over this axis
     config.mesh.fsdp = 1  # fully sharded data parallel: large state arrays are split over this axis

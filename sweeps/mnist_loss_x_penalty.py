@@ -4,7 +4,7 @@
 
 The runs with R1 and those without are two groups (a penalty that is off in some members is structural), so the
 sweep compiles two programs of 9 members each. KID is computed on 2,000 samples against 2,000 test images with the
-FID Inception weights (README.md, "Evaluation"). On 2 CPU cores a group's 3,000 steps take far longer than one run's
+FID Inception weights (docs/evaluation.md). On 2 CPU cores a group's 3,000 steps take far longer than one run's
 (benchmarks/RESULTS.md, "Sweeps"); shorten with --config.train.num_steps=500.
 """
 

@@ -76,7 +76,7 @@ def _finish(processes, timeout=240.0) -> list[tuple[int, str]]:
 
 
 def _launch_two(workdir, npz, **overrides) -> list[subprocess.Popen]:
-    """train.py twice, as process 0 and 1 of a job on 127.0.0.1 with 2 CPU devices each (the README's recipe)."""
+    """train.py twice, as process 0 and 1 of a job on 127.0.0.1 with 2 CPU devices each (docs/scaled_runs.md)."""
     port = _free_port()
     distributed = {"coordinator_address": f"127.0.0.1:{port}", "num_processes": 2, "local_device_count": 2}
     flags = {f"distributed.{key}": value for key, value in distributed.items()} | overrides

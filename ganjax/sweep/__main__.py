@@ -1,4 +1,4 @@
-"""The sweep command line (README.md, "Sweeps"):
+"""The sweep command line (docs/sweeps.md):
 
     python -m ganjax.sweep run SPEC --workdir DIR [--config.KEY=VALUE ...] [--dry-run] [--force] [--workers N]
     python -m ganjax.sweep status DIR
