@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import interleaved_seconds_per_call, machine, print_table  # noqa: E402
 
 from ganjax.layers import conv_3x3, conv_transpose_3x3_s2, conv_transpose_4x4_s2  # noqa: E402
-from ganjax.models.restoration import depth_to_space  # noqa: E402
+from ganjax.models.restorers import depth_to_space  # noqa: E402
 
 # (input size, input channels, output channels) of DCGAN generator layers.
 TRANSPOSED_SHAPES = [(7, 128, 64), (14, 64, 1), (4, 256, 128), (8, 128, 64), (16, 64, 3)]

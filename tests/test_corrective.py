@@ -14,8 +14,8 @@ import pytest
 
 from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
-from ganjax.models.corrective import membrane_fill, space_to_depth
-from ganjax.models.restoration import build_restorer, depth_to_space
+from ganjax.models.corrective import membrane_fill
+from ganjax.models.restorers import build_restorer, depth_to_space, space_to_depth
 from ganjax.tasks import build_task
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ganjax.errors import ConfigError
-from ganjax.models.restoration import RESTORERS, build_patch_discriminator, build_restorer, depth_to_space
+from ganjax.models.pix2pix import build_patch_discriminator
+from ganjax.models.restorers import RESTORERS, build_restorer, depth_to_space
 
 
 def _model_config(name="unet", **fields):

@@ -14,7 +14,8 @@ from flax import linen as nn
 
 from ganjax.errors import ConfigError
 from ganjax.layers import ConvTranspose2x, conv_transpose_3x3_s2
-from ganjax.models.restoration import RESTORERS, build_patch_discriminator, build_restorer
+from ganjax.models.pix2pix import build_patch_discriminator
+from ganjax.models.restorers import RESTORERS, build_restorer
 
 
 def _model_config(**fields):

@@ -1,10 +1,23 @@
-"""Model families, registered by name; `build_networks(config.model)` builds the one a config names."""
+"""Model families, registered by name: the GANs' (`MODELS`; `build_networks(config.model)` builds the one a config
+names) and the image-to-image restorers (`RESTORERS`; `restorers.build_restorer`). Importing this package registers
+both. The VAE's encoders and decoders have their own registry, in vae.py."""
 
 from __future__ import annotations
 
 import ml_collections
 
-from ganjax.models import corrective, dcgan, mlp, r3gan, sngan_biggan  # noqa: F401  (importing registers the families)
+# Importing a family's module registers it.
+from ganjax.models import (  # noqa: F401
+    corrective,
+    cyclegan_resnet,
+    dcgan,
+    dncnn,
+    mlp,
+    pix2pix,
+    r3gan,
+    sngan_biggan,
+    srresnet,
+)
 from ganjax.models.base import MODELS, Networks
 
 

@@ -1,7 +1,7 @@
 """Restorers that learn a correction: each starts from a cheap estimate of the answer and spends its convolutions
 where the pixels are, for the budgets a CPU can run (what each reaches: benchmarks/RESULTS.md, "recipes that win on
 a CPU budget"). Inputs (B, h, w, in_channels), outputs (B, scale*h, scale*w, out_channels) float32, registered in
-`RESTORERS` beside the classical architectures of ganjax/models/restoration.py:
+`RESTORERS` (ganjax/models/restorers.py) beside the classical architectures:
 
   ffdnet: FFDNet's layout (Zhang, Zuo & Zhang 2018, "FFDNet: Toward a Fast and Flexible Solution for CNN based
     Image Denoising"): the image is pixel-unshuffled 2x2 into (B, h/2, w/2, 4 in_channels), a DnCNN body of `depth`
@@ -16,7 +16,7 @@ a CPU budget"). Inputs (B, h, w, in_channels), outputs (B, scale*h, scale*w, out
 
   fill_unet: inpainting from a classical fill. The holes of the input (image channels, then the mask, 1 = missing)
     are first filled by `membrane_fill` (a harmonic interpolation from the hole's border, as OpenCV's diffusion
-    methods do), then a U-Net (ganjax/models/restoration.py) of `depth` levels sees the filled image and the mask,
+    methods do), then a U-Net (ganjax/models/pix2pix.py) of `depth` levels sees the filled image and the mask,
     and a head of two 3x3 convolutions at full resolution turns its features, beside the filled image and the mask,
     into a correction:
 
@@ -42,7 +42,6 @@ Config fields: name, width, depth, batch_norm (ffdnet and fill_unet's U-Net), fi
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -52,28 +51,22 @@ from flax import linen as nn
 from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
 from ganjax.models.base import compute_dtype
-from ganjax.models.restoration import (
-    _HE_INIT,
+from ganjax.models.dncnn import DnCNN
+from ganjax.models.pix2pix import UNet
+from ganjax.models.restorers import (
+    HE_INIT,
     RESTORERS,
-    DnCNN,
     Restorer,
-    UNet,
-    _check_multiple,
-    _conv3x3,
-    _require_at_least,
-    _require_scale,
+    check_multiple,
+    conv3x3,
     depth_to_space,
+    require_at_least,
+    require_scale,
+    space_to_depth,
+    upsampling_factors,
 )
 
 DEFAULT_FILL_SWEEPS = 16
-
-
-def space_to_depth(x: jax.Array, factor: int) -> jax.Array:
-    """(B, H, W, C) -> (B, H / factor, W / factor, C * factor**2): the inverse of `depth_to_space` (PyTorch's
-    `PixelUnshuffle` ordering: channel c * factor**2 + i * factor + j holds pixel (h * factor + i, w * factor + j))."""
-    batch, height, width, channels = x.shape
-    x = x.reshape(batch, height // factor, factor, width // factor, factor, channels)
-    return x.transpose(0, 1, 3, 5, 2, 4).reshape(batch, height // factor, width // factor, channels * factor**2)
 
 
 def _relax(start: jax.Array, image: jax.Array, known: jax.Array, sweeps: int) -> jax.Array:
@@ -138,7 +131,7 @@ class FFDNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        _check_multiple("ffdnet", x, 2)
+        check_multiple("ffdnet", x, 2)
         # DnCNN on the unshuffled image returns unshuffle(x) - noise; shuffled back, that is x - noise.
         body = DnCNN(4 * self.out_channels, self.width, self.depth, self.batch_norm, self.dtype)
         return depth_to_space(body(space_to_depth(x, 2), train=train), 2)
@@ -170,8 +163,8 @@ class FillUNet(nn.Module):
         inputs = jnp.concatenate([filled, hole], axis=-1)
         features = UNet(self.width, self.width, self.depth, self.batch_norm, self.dtype)(inputs, train=train)
         h = jnp.concatenate([features, inputs], axis=-1).astype(self.dtype)
-        h = nn.relu(_conv3x3(self.width, kernel_init=_HE_INIT, dtype=self.dtype)(h))
-        last = _conv3x3(self.out_channels, kernel_init=nn.initializers.zeros, dtype=jnp.float32)
+        h = nn.relu(conv3x3(self.width, kernel_init=HE_INIT, dtype=self.dtype)(h))
+        last = conv3x3(self.out_channels, kernel_init=nn.initializers.zeros, dtype=jnp.float32)
         return filled + last(h.astype(jnp.float32))
 
 
@@ -195,24 +188,23 @@ class EDSR(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         del train  # no batch norm: training and inference are the same function
-        conv = functools.partial(_conv3x3, kernel_init=_HE_INIT, dtype=self.dtype)
+        conv = functools.partial(conv3x3, kernel_init=HE_INIT, dtype=self.dtype)
         skip = conv(self.width)(x.astype(self.dtype))
         h = skip
         for _ in range(self.depth):
             h = h + conv(self.width)(nn.relu(conv(self.width)(h)))
         h = skip + conv(self.width)(h)
-        factors = [3] if self.scale == 3 else [2] * int(math.log2(self.scale))
-        for factor in factors:
+        for factor in upsampling_factors(self.scale):
             h = nn.relu(depth_to_space(conv(self.width * factor**2)(h), factor))
-        last = _conv3x3(self.out_channels, kernel_init=nn.initializers.zeros, dtype=jnp.float32)
+        last = conv3x3(self.out_channels, kernel_init=nn.initializers.zeros, dtype=jnp.float32)
         return imresize(x.astype(jnp.float32), self.scale) + last(h.astype(jnp.float32))
 
 
 @RESTORERS.register("ffdnet")
 def ffdnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int) -> Restorer:
     """Reads width, depth, batch_norm and dtype."""
-    _require_scale("ffdnet", scale, (1,))
-    _require_at_least("depth", model_config.depth, 2, "ffdnet")
+    require_scale("ffdnet", scale, (1,))
+    require_at_least("depth", model_config.depth, 2, "ffdnet")
     if in_channels != out_channels:
         raise ConfigError(f"ffdnet restores images of the channels it is given: {in_channels} in, {out_channels} out")
     module = FFDNet(
@@ -224,8 +216,8 @@ def ffdnet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_cha
 @RESTORERS.register("fill_unet")
 def fill_unet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int) -> Restorer:
     """Reads width, depth, batch_norm, fill_sweeps (optional, default 16) and dtype."""
-    _require_scale("fill_unet", scale, (1,))
-    _require_at_least("depth", model_config.depth, 1, "fill_unet")
+    require_scale("fill_unet", scale, (1,))
+    require_at_least("depth", model_config.depth, 1, "fill_unet")
     if in_channels != out_channels + 1:
         raise ConfigError(
             f"fill_unet is for inpainting: it takes the image and its mask ({out_channels} + 1 channels), got "
@@ -245,8 +237,8 @@ def fill_unet(model_config: ml_collections.ConfigDict, *, in_channels: int, out_
 @RESTORERS.register("edsr")
 def edsr(model_config: ml_collections.ConfigDict, *, in_channels: int, out_channels: int, scale: int) -> Restorer:
     """Reads width, depth and dtype (EDSR has no batch norm)."""
-    _require_scale("edsr", scale, (2, 3, 4, 8))
-    _require_at_least("depth", model_config.depth, 0, "edsr")
+    require_scale("edsr", scale, (2, 3, 4, 8))
+    require_at_least("depth", model_config.depth, 0, "edsr")
     if in_channels != out_channels:
         raise ConfigError(f"edsr upscales images of the channels it is given: {in_channels} in, {out_channels} out")
     module = EDSR(out_channels, scale, model_config.width, model_config.depth, compute_dtype(model_config.dtype))
