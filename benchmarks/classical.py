@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.ndimage
 
-from ganjax.degradations import imresize
+from ganjax.imresize import imresize
 from ganjax.models.corrective import membrane_fill
 
 # The Gaussian filter's standard deviation in pixels, chosen as the best for sigma-25 noise on BSD68 (the baseline
@@ -86,7 +86,7 @@ def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB's imresize(lr, scale, 'bicubic') (ganjax.degradations.imresize, which matches MATLAB at the borders).
+    """MATLAB's imresize(lr, scale, 'bicubic') (ganjax.imresize.imresize, which matches MATLAB at the borders).
     lr: uint8 (h, w, C); returns uint8 (h * scale, w * scale, C)."""
     return _to_uint8(np.asarray(imresize(jnp.asarray(lr[None], jnp.float32), scale, method="bicubic"))[0])
 

@@ -12,8 +12,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
+from ganjax.imresize import imresize
 from ganjax.models.corrective import membrane_fill
 from ganjax.models.restorers import build_restorer, depth_to_space, space_to_depth
 from ganjax.tasks import build_task

@@ -20,10 +20,10 @@ from ganjax.degradations import (
     centre_mask,
     evaluation_masks,
     free_form_mask,
-    imresize,
     mask_from_image,
 )
 from ganjax.errors import ConfigError
+from ganjax.imresize import imresize
 
 KEY = jax.random.key(0)
 

@@ -14,7 +14,7 @@ from conftest import SHARED_DATA
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ganjax.data.sources import read_restoration_set
-from ganjax.degradations import imresize
+from ganjax.imresize import imresize
 from ganjax.metrics.fidelity import crop_border, psnr, restoration_scores, rgb_to_y, ssim
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))

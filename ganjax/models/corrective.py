@@ -28,7 +28,7 @@ a CPU budget"). Inputs (B, h, w, in_channels), outputs (B, scale*h, scale*w, out
 
   edsr: super-resolution as a correction of bicubic upscaling. An EDSR-baseline trunk (Lim et al. 2017: residual
     blocks conv3x3-ReLU-conv3x3 without batch norm) at the low resolution, sub-pixel upsampling, and the bicubic
-    upscale of the input (MATLAB's imresize, ganjax/degradations.py) added to the output:
+    upscale of the input (MATLAB's imresize, ganjax/imresize.py) added to the output:
 
         s = conv3x3(x) (B, h, w, width);  r = s + conv3x3(`depth` x residual block (s))
         y = imresize(x, scale) + conv3x3(log2(scale) x (conv3x3 to 4 width -> depth-to-space 2 -> ReLU)(r))
@@ -48,8 +48,8 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from ganjax.degradations import imresize
 from ganjax.errors import ConfigError
+from ganjax.imresize import imresize
 from ganjax.models.base import compute_dtype
 from ganjax.models.dncnn import DnCNN
 from ganjax.models.pix2pix import UNet
