@@ -94,6 +94,9 @@ def shared_config() -> ml_collections.ConfigDict:
 
     config.eval = ml_collections.ConfigDict()
     config.eval.every = 0  # 0: evaluate only at the end of training
+    # Seeds the evaluation's randomness (latents, noise, masks), apart from the training seed: runs with different
+    # training seeds are scored on the same draws.
+    config.eval.seed = 0
     # Any of fid, kid, precision_recall, inception_score (ganjax/metrics/inception_metrics.py), ring.
     config.eval.metrics = ()
     config.eval.num = 10_000  # generated images per evaluation
@@ -132,7 +135,7 @@ def image2image_config() -> ml_collections.ConfigDict:
     config.task = "image2image"
     config.model = ml_collections.ConfigDict(
         dict(
-            # the restorer: unet, dncnn, srresnet (ganjax/models/restoration.py); ffdnet, fill_unet, edsr, which
+            # the restorer (ganjax/models/restorers.py): unet, dncnn, srresnet; ffdnet, fill_unet, edsr, which
             # correct a classical estimate (ganjax/models/corrective.py)
             name="dncnn",
             channels=1,  # of the clean images (and of the output)

@@ -31,6 +31,7 @@ from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from ganjax.errors import CheckpointError, ConfigError
+from ganjax.state import STATE_LAYOUT
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +54,8 @@ def _sha256(path: pathlib.Path) -> str:
 
 def _write_record(folder: pathlib.Path) -> None:
     """Writes `folder`/integrity.json: {"files": {relative path: {"bytes": size, "sha256": hex digest}}} for every
-    file under `folder`, hashed now. Atomic: a reader sees the whole record or none."""
+    file under `folder`, hashed now, and "state_layout": the state's layout version (`STATE_LAYOUT`). Atomic: a
+    reader sees the whole record or none."""
     files = {
         path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
         for path in sorted(folder.rglob("*"))
@@ -61,7 +63,7 @@ def _write_record(folder: pathlib.Path) -> None:
     }
     partial = folder / _PARTIAL_RECORD_NAME
     with partial.open("w") as file:
-        json.dump({"files": files}, file, indent=1)
+        json.dump({"files": files, "state_layout": STATE_LAYOUT}, file, indent=1)
         file.flush()
         os.fsync(file.fileno())
     os.replace(partial, folder / RECORD_NAME)
@@ -172,11 +174,6 @@ class Checkpoints:
         """The steps of all done checkpoints (folders with an integrity record), ascending."""
         return [step for step in sorted(self._manager.all_steps()) if (self._folder(step) / RECORD_NAME).is_file()]
 
-    def latest_step(self) -> int | None:
-        """The newest done checkpoint's step, or None."""
-        steps = self.steps()
-        return steps[-1] if steps else None
-
     def save(self, step: int, state: Any, config: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
         """Starts saving `state` and `config` (and `metrics`, e.g. the FID that made this the best checkpoint) as step
         `step`, replacing any folder of that step.
@@ -241,6 +238,16 @@ class Checkpoints:
             raise CheckpointError(f"checkpoint {folder} is damaged: {_listing(problems)}")
         return names
 
+    def _check_layout(self, step: int) -> None:
+        """ConfigError when the checkpoint at `step` (verified) holds a state of another layout than this ganjax's."""
+        layout = json.loads((self._folder(step) / RECORD_NAME).read_text()).get("state_layout", 1)
+        if layout != STATE_LAYOUT:
+            raise ConfigError(
+                f"the checkpoint at step {step} in {self.directory} holds a training state of layout {layout}, and "
+                f"this ganjax reads layout {STATE_LAYOUT} (ganjax/state.py): train again in a new --workdir, or use "
+                "the ganjax that wrote it"
+            )
+
     def restore(self, step: int, abstract_state: Any, config: dict[str, Any]) -> Any:
         """The state saved at `step`, laid out as `abstract_state` (a tree of jax.ShapeDtypeStruct with shardings).
 
@@ -254,6 +261,7 @@ class Checkpoints:
           ConfigError: the checkpoint was written by an incompatible config (names the fields and arrays).
         """
         self._verify(step)
+        self._check_layout(step)
         self._check_compatible(step, abstract_state, config)
         state = self._manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))

@@ -13,7 +13,7 @@ from ganjax.data.domains import domain_configs
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS, PER_IMAGE_METRICS, TASK_METRICS
+from ganjax.metrics import METRICS, PER_IMAGE_METRICS
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
 from ganjax.metrics.likelihood import BOUND_SCORES
@@ -84,13 +84,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
         "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
-    task = config.get("task", "gan")
-    for name in eval_config.metrics:
-        _check(
-            TASK_METRICS.get(name, task) == task,
-            f"--config.eval.metrics asks for {name}, which only {TASK_METRICS.get(name)} runs score; this is a "
-            f"{task} run",
-        )
     best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values())
     _check(
         eval_config.best_metric in ("", *best_metrics),

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.scipy.special import log_ndtr
 
 from ganjax.registry import Registry
@@ -145,9 +146,8 @@ def gaussian_log_density(z: jax.Array, mean: jax.Array | float = 0.0, log_var: j
 def kl_weight(step: jax.Array, beta: float, warmup_steps: int) -> jax.Array:
     """The KL's weight in the loss of the update after `step` completed steps: beta, reached linearly from 0 over
     the first `warmup_steps` (0: no warm-up). float32 scalar."""
-    if not warmup_steps:
-        return jnp.float32(beta)
-    return beta * jnp.minimum(1.0, step.astype(jnp.float32) / warmup_steps)
+    schedule = optax.linear_schedule(0.0, beta, warmup_steps) if warmup_steps else optax.constant_schedule(beta)
+    return jnp.asarray(schedule(step), jnp.float32)
 
 
 def importance_weighted_bound(log_weights: jax.Array) -> jax.Array:
@@ -165,3 +165,41 @@ def feature_log_prob(real_features: jax.Array, reconstructed_features: jax.Array
 def bits_per_dim(nats: jax.Array | float, num_dims: int) -> jax.Array | float:
     """A negative log-likelihood in nats per example -> bits per dimension (per sub-pixel)."""
     return nats / (num_dims * math.log(2.0))
+
+
+def negative_bounds(
+    likelihood: Likelihood,
+    encode: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
+    decode: Callable[[jax.Array], jax.Array],
+    images: jax.Array,
+    keys: jax.Array,
+    num_samples: int,
+    decodes_per_call: int,
+) -> jax.Array:
+    """Each image's negative bound on log p(x), nats (B,), for images (B, H, W, C) in [-1, 1]: the ELBO's
+    one-sample estimate with the KL in closed form when num_samples is 1, else the importance-weighted bound with
+    that many samples. Image i draws its target and latents from keys[i] (B, 2) alone; at most `decodes_per_call`
+    latents are decoded at once (memory).
+
+    encode: images -> q(z|x)'s mean and log variance (B, D); decode: z (B, D) -> the likelihood's parameters.
+    """
+    per_image = max(1, decodes_per_call // len(images))
+    chunk = max(divisor for divisor in range(1, min(num_samples, per_image) + 1) if num_samples % divisor == 0)
+
+    def one(key: jax.Array, image: jax.Array) -> jax.Array:
+        target_key, z_key = jax.random.split(key)
+        target = likelihood.prepare(target_key, image[None])
+        mean, log_var = encode(target)
+        if num_samples == 1:
+            z = reparameterize(z_key, mean, log_var)
+            return (kl_to_standard_normal(mean, log_var) - likelihood.log_prob(decode(z), target))[0]
+
+        def log_weights(chunk_key: jax.Array) -> jax.Array:
+            z = reparameterize(chunk_key, jnp.repeat(mean, chunk, 0), jnp.repeat(log_var, chunk, 0))
+            log_px = likelihood.log_prob(decode(z), jnp.broadcast_to(target, (chunk, *target.shape[1:])))
+            return log_px + gaussian_log_density(z) - gaussian_log_density(z, mean, log_var)
+
+        weights = jax.lax.map(log_weights, jax.random.split(z_key, num_samples // chunk))
+        return -importance_weighted_bound(weights.reshape(num_samples, 1))[0]
+
+    return jax.vmap(one)(keys, images)

@@ -38,3 +38,9 @@ class DistributedError(GanjaxError, RuntimeError):
 
 class NonFiniteError(GanjaxError, RuntimeError):
     """A loss, gradient or parameter became NaN or infinite; nothing after the last good checkpoint was saved."""
+
+
+def check(condition: bool, message: str) -> None:
+    """Raises ConfigError(message) unless `condition` holds: how config checks read."""
+    if not condition:
+        raise ConfigError(message)

@@ -31,6 +31,7 @@ from ganjax.data.local import read_image_folder, read_npz
 from ganjax.errors import ConfigError, DataError
 from ganjax.metrics import inception_metrics
 from ganjax.runs import load_run
+from ganjax.tasks import build_task
 
 _IMAGES = flags.DEFINE_string("images", None, "Images to evaluate: a folder of images or an .npz with 'images'.")
 _REFERENCE = flags.DEFINE_string("reference", None, "The images to compare --images with (folder or .npz).")
@@ -135,7 +136,7 @@ def evaluate_workdir() -> dict:
     validate_config(config)
     mesh = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}))
     # The run was restored onto one device; its evaluator computes on the whole mesh (every local device).
-    evaluation = run.task.evaluator(config, mesh)(jax.device_put(run.state, parallel.replicated(mesh)))
+    evaluation = build_task(config).evaluator(mesh)(jax.device_put(run.state, parallel.replicated(mesh)))
     run_fields = {"workdir": _WORKDIR.value, "step": run.step, "num_images": config.eval.num}
     if "name" in config.data:  # one dataset (a two-domain run's protocol names both already)
         run_fields |= {"dataset": config.data.name, "split": config.eval.split}

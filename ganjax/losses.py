@@ -17,6 +17,8 @@ tests/test_losses.py checks it automatically.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 
@@ -101,3 +103,14 @@ def relativistic_average(real: jax.Array, fake: jax.Array) -> LossPair:
     d_loss = jnp.mean(jax.nn.softplus(-real_vs_fake)) + jnp.mean(jax.nn.softplus(fake_vs_real))
     g_loss = jnp.mean(jax.nn.softplus(-fake_vs_real)) + jnp.mean(jax.nn.softplus(real_vs_fake))
     return d_loss, g_loss
+
+
+def switched_loss(names: Sequence[str], index: jax.Array) -> Callable[[jax.Array, jax.Array], LossPair]:
+    """The loss `names[index]` for a traced index: how a sweep's members that differ in their loss share one program
+    (ganjax/sweep/members.py). `config.loss` may hold it instead of a name (ganjax/adversarial.py)."""
+    losses = [LOSSES.get(name) for name in names]
+
+    def loss(real: jax.Array, fake: jax.Array) -> LossPair:
+        return jax.lax.switch(index, losses, real, fake)
+
+    return loss

@@ -55,6 +55,12 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices: Sequence[jax.Devi
     return jax.make_mesh(sizes, names, axis_types, devices=devices)
 
 
+def local_mesh() -> Mesh:
+    """A one-axis mesh of this process's devices: where an evaluation extracts features, the batch split over
+    them."""
+    return make_mesh(ml_collections.ConfigDict({DATA_AXIS: -1}), jax.local_devices())
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     """Every device holds the whole array."""
     return NamedSharding(mesh, PartitionSpec())

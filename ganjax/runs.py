@@ -10,9 +10,11 @@ import jax
 import ml_collections
 
 from ganjax.checkpoint import Checkpoints
+from ganjax.compile import abstract_state
 from ganjax.errors import CheckpointError, ConfigError
-from ganjax.state import TrainState, abstract_state
-from ganjax.tasks import Task, build_task
+from ganjax.state import TrainState
+from ganjax.task import Task
+from ganjax.tasks import build_task
 
 
 @dataclasses.dataclass(frozen=True)

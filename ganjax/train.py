@@ -31,13 +31,15 @@ from tqdm import tqdm
 from ganjax import config as config_lib
 from ganjax import distributed, parallel
 from ganjax.checkpoint import Checkpoints
+from ganjax.compile import abstract_state, compile_train_steps, create_state, state_shardings
 from ganjax.data.domains import domain_batches, open_domains
-from ganjax.errors import NonFiniteError
-from ganjax.evaluation import BestCheckpoint
+from ganjax.errors import CheckpointError, GanjaxError, NonFiniteError
+from ganjax.metrics import HIGHER_IS_BETTER
 from ganjax.metrics.inception_metrics import check_ready
-from ganjax.state import TrainState, abstract_state, create_state, state_shardings
-from ganjax.step import compile_train_steps
-from ganjax.tasks import Task, build_task
+from ganjax.scoring import Evaluation
+from ganjax.state import TrainState, parameter_counts
+from ganjax.task import Task
+from ganjax.tasks import build_task
 from ganjax.writers import METRICS_FILE, SAMPLES_DIR, Writer
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,23 @@ CONFIG_FILE = "config.json"
 _NETWORKS = {"d": "discriminator", "g": "generator"}
 
 
+class EvaluationInterrupted(GanjaxError):
+    """A stop was requested while an evaluation ran; the evaluation was abandoned between two of its batches."""
+
+
 class StopRequest:
-    """Turns SIGTERM and a first SIGINT into a request to stop after the current step (main thread only)."""
+    """Turns SIGTERM and a first SIGINT into a request to stop after the current step (main thread only).
+
+    Inside `interrupting()` (an evaluation, which can take minutes) the request also raises EvaluationInterrupted at
+    once: Python runs the handler between two of the evaluation's device calls, so the evaluation stops between
+    batches. Only in a one-process run: the processes of a multi-process run evaluate together, so there a request
+    is honoured after the evaluation, at the same step on every process.
+    """
 
     def __init__(self):
         self.signal_name: str | None = None
         self._previous: dict[int, Any] = {}
+        self._interrupting = False
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -64,8 +77,19 @@ class StopRequest:
     def _handle(self, signum: int, frame: Any) -> None:
         del frame
         self.signal_name = signal.Signals(signum).name
-        log.warning("%s received: stopping after this step and saving a checkpoint", self.signal_name)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts at once
+        if self._interrupting:
+            raise EvaluationInterrupted(f"{self.signal_name} received during an evaluation")
+        log.warning("%s received: stopping after this step and saving a checkpoint", self.signal_name)
+
+    @contextlib.contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """Within it, a stop request interrupts the work (EvaluationInterrupted) instead of waiting for its end."""
+        self._interrupting = jax.process_count() == 1
+        try:
+            yield
+        finally:
+            self._interrupting = False
 
     def __exit__(self, *exc_info: Any) -> None:
         for sig, handler in self._previous.items():
@@ -167,6 +191,43 @@ class _Reporter:
         self.progress.close()
 
 
+class BestCheckpoint:
+    """Keeps the state with the best `metric` seen so far in `directory` (the lowest FID or KID, the highest PSNR or
+    SSIM: `HIGHER_IS_BETTER`), with its scores and evaluation protocol.
+
+    Survives restarts: the best value is read back from the checkpoint (verified; when it is damaged, a warning says
+    so and the next evaluation becomes the best). Inactive when `metric` is empty.
+    """
+
+    def __init__(self, directory: pathlib.Path, metric: str):
+        self.metric = metric
+        self.sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # compares sign * value: lower is better
+        self.checkpoints = Checkpoints(directory, keep=1) if metric else None
+        self.best = float("inf")
+        if self.checkpoints is None:
+            return
+        try:
+            newest = self.checkpoints.newest_intact(self.checkpoints.metrics)
+        except CheckpointError as damage:
+            log.warning("%s; the next evaluation becomes the best", damage)
+            newest = None
+        if newest is not None:
+            self.best = self.sign * newest[1].get(metric, self.sign * float("inf"))
+
+    def offer(self, step: int, state: TrainState, config_json: dict, evaluation: Evaluation) -> None:
+        """Saves `state` as the best if its score beats the best so far (all processes must call this)."""
+        value = evaluation.scores.get(self.metric)
+        if self.checkpoints is None or value is None or not self.sign * value < self.best:
+            return
+        self.best = self.sign * value
+        self.checkpoints.save(step, state, config_json, metrics=evaluation.scores | evaluation.protocol)
+        log.info("step %d: new best %s %.4g, saved in %s", step, self.metric, value, self.checkpoints.directory)
+
+    def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+
+
 def _restore_or_create(
     task: Task, config: ml_collections.ConfigDict, config_json: dict, checkpoints: Checkpoints, shardings: TrainState
 ) -> TrainState:
@@ -205,10 +266,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config_lib.validate_layout(config, mesh, jax.process_count())
     task = build_task(config)
     sources = open_domains(config.data, config.seed)
-    task.check_data(sources, config.data)
+    task.check_data(sources)
     # Made now, so that an evaluation set that cannot feed the model is refused before anything is compiled.
-    sample_grid = task.sample_grid(config, mesh)
-    evaluator = task.evaluator(config, mesh)
+    sample_grid = task.sample_grid(mesh)
+    evaluator = task.evaluator(mesh)
     config_json = json.loads(config.to_json())
     is_chief = jax.process_index() == 0
     log.info(
@@ -227,10 +288,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     start_step = last_saved = int(state.step)
     if is_chief:  # only now: a refused config leaves the run's own config.json in place
         (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
-    log.info(
-        "parameters: generator %d, discriminator %d",
-        *(sum(leaf.size for leaf in jax.tree.leaves(net.params)) for net in (state.generator, state.discriminator)),
-    )
+    log.info("parameters: %s", ", ".join(f"{name} {count}" for name, count in parameter_counts(state).items()))
 
     batch_sharding = parallel.step_batch_sharding(mesh)
     batch = task.batch_spec(config.train.batch_size, batch_sharding)
@@ -258,8 +316,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         if writer is not None:
             writer.picture(step, "samples", image)
 
-    def evaluate_and_keep_best(state: TrainState, step: int) -> None:
-        evaluation = evaluator(state)
+    def keep(evaluation: Evaluation, state: TrainState, step: int) -> None:
+        """Logs and writes an evaluation's scores and offers the state as the best."""
         if evaluation.scores:
             log.info("step %d: %s", step, evaluation.describe())
             if writer is not None:
@@ -293,7 +351,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                         draw_samples(state, step)
                 if is_due(step, config.eval.every, last=last):
                     with reporter.paused(step):
-                        evaluate_and_keep_best(state, step)
+                        try:
+                            with stop.interrupting():
+                                evaluation = evaluator(state)
+                        except EvaluationInterrupted:
+                            if last_saved != step:
+                                checkpoints.save(step, state, config_json)
+                                last_saved = step
+                            log.warning(
+                                "stopped by %s during the evaluation after step %d, which was not finished; the "
+                                "checkpoint of step %d is saved",
+                                stop.signal_name,
+                                step,
+                                step,
+                            )
+                            break
+                        keep(evaluation, state, step)
             checkpoints.wait()
         if is_chief and start_step < num_steps:
             log.info(

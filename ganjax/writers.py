@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorboardX
 
-from ganjax.sampling import save_png
+from ganjax.images import save_png
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

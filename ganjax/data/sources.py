@@ -21,20 +21,10 @@ import numpy as np
 
 from ganjax.data import local, ring
 from ganjax.errors import DataError
+from ganjax.images import uint8_to_model_range
 from ganjax.registry import Registry
 
 DATA_DIR_ENV = "GANJAX_DATA_DIR"
-
-
-def uint8_to_model_range(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels [0, 255] -> float32 [-1, 1]."""
-    return images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
-
-
-def model_range_to_uint8(images: np.ndarray) -> np.ndarray:
-    """float [-1, 1] -> uint8 pixels [0, 255], rounded to nearest and clipped: the inverse of
-    `uint8_to_model_range` on its outputs, and how generated images become pictures and metric inputs."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,16 +31,9 @@ from ganjax.registry import Registry
 
 T = TypeVar("T")
 METRICS: Registry = Registry("metric", config_key="eval.metrics")
-# The per-image metrics, each better when higher, and the task whose evaluation scores them (ganjax/tasks/).
-PER_IMAGE_METRICS = {
-    "psnr": "image2image",
-    "ssim": "image2image",
-    "psnr_hole": "image2image",
-    "edge_ssim": "cyclegan",
-    "cycle_psnr": "cyclegan",
-}
-# Every metric that only one task scores, and that task.
-TASK_METRICS = {**PER_IMAGE_METRICS, "elbo": "vae", "iwae": "vae"}
+# The per-image metrics, each better when higher: means of scores an evaluation computed per image (which task
+# scores which: the tasks' `metrics`, ganjax/tasks/).
+PER_IMAGE_METRICS = ("psnr", "ssim", "psnr_hole", "edge_ssim", "cycle_psnr")
 # Scores that are better when higher (the others, FID and KID, are better when lower).
 HIGHER_IS_BETTER = (*PER_IMAGE_METRICS, "modes_covered", "high_quality_share", "precision", "recall", "inception_score")
 
@@ -117,17 +110,13 @@ class ScoredSamples(Samples):
 
 
 def _per_image_metric(name: str) -> Callable[[Samples, ml_collections.ConfigDict], dict[str, float]]:
-    task = PER_IMAGE_METRICS[name]
-
     def metric(samples: Samples, config: ml_collections.ConfigDict) -> dict[str, float]:
         del config
         if not isinstance(samples, ScoredSamples):
-            raise ConfigError(
-                f"metric {name!r} scores the images of an image-to-image model: it needs --config.task={task}"
-            )
+            raise ConfigError(f"metric {name!r} scores the images an image-to-image model makes from an evaluation set")
         return samples.mean(name)
 
-    metric.__doc__ = f"The mean {name} over the evaluation set, overall and per group ({task} runs)."
+    metric.__doc__ = f"The mean {name} over the evaluation set, overall and per group."
     return metric
 
 

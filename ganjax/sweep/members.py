@@ -37,11 +37,13 @@ import numpy as np
 from flax.traverse_util import flatten_dict
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ganjax.compile import memory_usage
 from ganjax.errors import ConfigError
-from ganjax.losses import LOSSES
+from ganjax.losses import switched_loss
 from ganjax.state import TrainState
-from ganjax.step import Batch, Metrics, memory_usage
-from ganjax.tasks import Task, build_task
+from ganjax.task import Task
+from ganjax.tasks import build_task
+from ganjax.updates import Batch, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -144,15 +146,9 @@ class MemberGroup:
         for key, value in values.items():
             if key != LOSS_KEY:
                 _set(config, key, value)
-        task = build_task(config)
-        if LOSS_KEY not in values:
-            return task
-        objectives = [LOSSES.get(name) for name in self.losses]
-
-        def loss(real: jax.Array, fake: jax.Array) -> tuple[jax.Array, jax.Array]:
-            return jax.lax.switch(values[LOSS_KEY], objectives, real, fake)
-
-        return dataclasses.replace(task, gan=dataclasses.replace(task.gan, loss=loss))
+        if LOSS_KEY in values:
+            config.loss = switched_loss(self.losses, values[LOSS_KEY])
+        return build_task(config)
 
     def init(self, values: dict[str, jax.Array]) -> TrainState:
         """Every member's state at step 0, stacked: vmap over `values`."""
@@ -166,7 +162,7 @@ class MemberGroup:
         def member_step(
             values: dict[str, jax.Array], alive: jax.Array, state: TrainState, batch: Batch
         ) -> tuple[TrainState, Metrics, jax.Array]:
-            new_state, metrics = self.member_task(values).make_step(None, regularize=regularize)(state, batch)
+            new_state, metrics = self.member_task(values).make_step(regularize=regularize)(state, batch)
             flags = [metrics[key] for key in ("d_nonfinite", "g_nonfinite") if key in metrics]
             keep = alive & ~jnp.any(jnp.stack(flags) > 0)
             kept = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_state, state)

@@ -26,13 +26,12 @@ from ganjax.checkpoint import Checkpoints
 from ganjax.data import ring
 from ganjax.data.domains import domain_batches, domain_configs
 from ganjax.data.sources import SEEDED_DATASETS, Source, open_source
-from ganjax.evaluation import BestCheckpoint
 from ganjax.metrics.inception_metrics import INCEPTION_METRICS, check_ready
 from ganjax.state import TrainState
 from ganjax.sweep import plan as plan_lib
 from ganjax.sweep.members import MemberGroup, compile_members, member_mesh, pad, slots
 from ganjax.tasks import build_task
-from ganjax.train import BEST_CHECKPOINT_DIR, CHECKPOINT_DIR, StopRequest, is_due
+from ganjax.train import BEST_CHECKPOINT_DIR, CHECKPOINT_DIR, BestCheckpoint, StopRequest, is_due
 from ganjax.writers import Writer, truncate_metrics
 
 log = logging.getLogger(__name__)
@@ -132,8 +131,8 @@ def train_unit(
     check_ready(configs[0])
     sources = _open_sources(configs)
     tasks = [build_task(config) for config in configs]
-    for task, member_sources, config in zip(tasks, sources, configs, strict=True):
-        task.check_data(member_sources, config.data)
+    for task, member_sources in zip(tasks, sources, strict=True):
+        task.check_data(member_sources)
     members = [
         _Member(run_id, config, plan_lib.run_dir(directory, run_id))
         for run_id, config in zip(run_ids, configs, strict=True)
@@ -156,8 +155,8 @@ class _UnitLoop:
         first = list(devices)[:1]  # evaluation and samples: on one device, as a one-device run would make them
         evaluation_mesh = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}), first)
         self.evaluation_device = jax.sharding.SingleDeviceSharding(first[0])
-        self.sample_grids = [t.sample_grid(m.config, evaluation_mesh) for t, m in zip(tasks, members, strict=True)]
-        self.evaluators = [t.evaluator(m.config, evaluation_mesh) for t, m in zip(tasks, members, strict=True)]
+        self.sample_grids = [task.sample_grid(evaluation_mesh) for task in tasks]
+        self.evaluators = [task.evaluator(evaluation_mesh) for task in tasks]
         self.sources = sources
         mesh = member_mesh(group.size, devices)
         self.length = slots(group.size, mesh)
