@@ -29,16 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.ndimage
 
+from ganjax.images import pixels_to_uint8
 from ganjax.imresize import imresize
 from ganjax.models.corrective import membrane_fill
 
 # The Gaussian filter's standard deviation in pixels, chosen as the best for sigma-25 noise on BSD68 (the baseline
 # keeps it at other noise levels): benchmarks/RESULTS.md, "The conventions behind the restoration tables".
 GAUSSIAN_SIGMA_PIXELS = 0.85
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
 def _optional(module: str, package: str) -> ModuleType:
@@ -54,7 +51,9 @@ def _optional(module: str, package: str) -> ModuleType:
 def median_filter(noisy: np.ndarray, size: int) -> np.ndarray:
     """Each pixel becomes the median of its size x size neighbourhood, per channel (scipy.ndimage.median_filter,
     borders mirrored). noisy: (H, W, C) float on the 0-255 scale; returns uint8 (H, W, C)."""
-    return _to_uint8(scipy.ndimage.median_filter(np.asarray(noisy, np.float64), size=(size, size, 1), mode="reflect"))
+    return pixels_to_uint8(
+        scipy.ndimage.median_filter(np.asarray(noisy, np.float64), size=(size, size, 1), mode="reflect")
+    )
 
 
 def gaussian_filter(noisy: np.ndarray, sigma_pixels: float) -> np.ndarray:
@@ -63,7 +62,7 @@ def gaussian_filter(noisy: np.ndarray, sigma_pixels: float) -> np.ndarray:
     blurred = scipy.ndimage.gaussian_filter(
         np.asarray(noisy, np.float64), (sigma_pixels, sigma_pixels, 0), mode="reflect"
     )
-    return _to_uint8(blurred)
+    return pixels_to_uint8(blurred)
 
 
 def bm3d_denoise(noisy: np.ndarray, noise_sigma_255: float) -> np.ndarray:
@@ -76,7 +75,7 @@ def bm3d_denoise(noisy: np.ndarray, noise_sigma_255: float) -> np.ndarray:
         denoised = bm3d.bm3d(scaled[..., 0], sigma_psd=noise_sigma_255 / 255.0)[..., None]
     else:
         denoised = bm3d.bm3d_rgb(scaled, sigma_psd=noise_sigma_255 / 255.0)
-    return _to_uint8(denoised * 255.0)
+    return pixels_to_uint8(denoised * 255.0)
 
 
 def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -88,7 +87,7 @@ def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB's imresize(lr, scale, 'bicubic') (ganjax.imresize.imresize, which matches MATLAB at the borders).
     lr: uint8 (h, w, C); returns uint8 (h * scale, w * scale, C)."""
-    return _to_uint8(np.asarray(imresize(jnp.asarray(lr[None], jnp.float32), scale, method="bicubic"))[0])
+    return pixels_to_uint8(np.asarray(imresize(jnp.asarray(lr[None], jnp.float32), scale, method="bicubic"))[0])
 
 
 def _opencv_inpaint(masked: np.ndarray, mask: np.ndarray, radius: int, method: str) -> np.ndarray:
@@ -116,7 +115,7 @@ def mean_fill(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if mask.all():
         raise ValueError("mean_fill needs at least one known pixel; the mask covers the whole image")
     filled = masked.copy()
-    filled[mask] = _to_uint8(masked[~mask].mean(axis=0, dtype=np.float64))
+    filled[mask] = pixels_to_uint8(masked[~mask].mean(axis=0, dtype=np.float64))
     return filled
 
 
@@ -126,7 +125,7 @@ def biharmonic_inpaint(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     bool, True = hole. Returns uint8 (H, W, C)."""
     restoration = _optional("skimage.restoration", "scikit-image")
     filled = restoration.inpaint_biharmonic(masked.astype(np.float64), mask, channel_axis=-1)
-    return np.where(mask[..., None], _to_uint8(filled), masked)
+    return np.where(mask[..., None], pixels_to_uint8(filled), masked)
 
 
 def membrane_inpaint(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -135,7 +134,7 @@ def membrane_inpaint(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     uint8 (H, W, C)."""
     hole = jnp.asarray(mask, jnp.float32)[None, :, :, None]
     filled = np.asarray(membrane_fill(jnp.asarray(masked, jnp.float32)[None], hole))[0]
-    return np.where(mask[..., None], _to_uint8(filled), masked)
+    return np.where(mask[..., None], pixels_to_uint8(filled), masked)
 
 
 # k-means of the cartoon filter's colour quantisation, as in OpenCV's tutorials: 20 iterations at most, fewer only
@@ -196,7 +195,7 @@ def cartoon_filter(
     _, labels, centres = cv2.kmeans(
         smoothed.reshape(-1, 3).astype(np.float32), colours, None, criteria, KMEANS_ATTEMPTS, cv2.KMEANS_PP_CENTERS
     )
-    quantised = _to_uint8(centres)[labels[:, 0]].reshape(image.shape)
+    quantised = pixels_to_uint8(centres)[labels[:, 0]].reshape(image.shape)
     grey = cv2.medianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), median_size)
     not_outline = cv2.adaptiveThreshold(
         grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, edge_block_size, edge_offset

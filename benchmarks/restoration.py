@@ -213,13 +213,13 @@ def classical_row(task: str, baseline, batches: list, context) -> tuple[list, fl
     restored batches and the seconds spent in the baseline."""
     import numpy as np
 
-    from ganjax.tasks.image2image import to_model_range
+    from ganjax.images import model_range_to_unrounded_pixels, pixels_to_model_range, pixels_to_uint8
 
     restored, seconds = [], 0.0
     for batch in batches:
-        pixels = (np.asarray(batch.degraded.image, np.float64) + 1.0) * 127.5
+        pixels = model_range_to_unrounded_pixels(np.asarray(batch.degraded.image, np.float64))
         if task != "denoise":
-            pixels = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+            pixels = pixels_to_uint8(pixels)
         masks = None if batch.degraded.mask is None else np.asarray(batch.degraded.mask)[..., 0] > 0.5
         outputs = []
         for index, image in enumerate(pixels):
@@ -232,7 +232,7 @@ def classical_row(task: str, baseline, batches: list, context) -> tuple[list, fl
                 baseline(image, image_context)
                 elapsed = min(elapsed, time.perf_counter() - started)
             seconds += elapsed
-        restored.append(to_model_range(np.stack(outputs)))
+        restored.append(pixels_to_model_range(np.stack(outputs)))
     return restored, seconds
 
 

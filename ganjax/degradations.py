@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from ganjax.errors import ConfigError
+from ganjax.images import round_to_uint8_levels
 from ganjax.imresize import imresize
 from ganjax.registry import Registry
 
@@ -64,12 +65,6 @@ class Degraded(NamedTuple):
 def build_degradation(degradation_config: ml_collections.ConfigDict):
     """The degradation that `degradation_config.name` names, built from the config; ConfigError on a bad value."""
     return DEGRADATIONS.get(degradation_config.name)(degradation_config)
-
-
-def _to_uint8_levels(images: jax.Array) -> jax.Array:
-    """Model-range images rounded to the nearest of the 256 uint8 levels (clipped to [0, 255]), still in model range."""
-    levels = jnp.clip(jnp.round((images + 1.0) * 127.5), 0.0, 255.0)
-    return levels / 127.5 - 1.0
 
 
 # ---------------------------------------------------------------------------------------------------------- noise
@@ -137,7 +132,7 @@ class Downscale:
     def __call__(self, key: jax.Array, clean: jax.Array) -> Degraded:
         del key  # deterministic
         low = imresize(clean, 1 / self.scale)
-        return Degraded(_to_uint8_levels(low) if self.quantize else low, None)
+        return Degraded(round_to_uint8_levels(low) if self.quantize else low, None)
 
     def input_channels(self, channels: int) -> int:
         return channels
