@@ -38,9 +38,10 @@ from ganjax import parallel
 from ganjax.data import DATA_DIR_ENV, open_source
 from ganjax.errors import ConfigError
 from ganjax.images import model_range_to_uint8
-from ganjax.metrics import METRICS, Samples, statistics
 from ganjax.metrics import features as features_lib
 from ganjax.metrics import inception as inception_lib
+from ganjax.metrics import statistics
+from ganjax.metrics.base import METRICS, Samples
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ganjax.elbo import bits_per_dim
 from ganjax.errors import ConfigError
-from ganjax.metrics import METRICS, Samples
+from ganjax.metrics.base import METRICS, Samples
 
 # metric -> the score it reports in nats (lower is better); "<score>_bpd" is the same in bits per dimension.
 BOUND_SCORES = {"elbo": "nelbo", "iwae": "iwae_nll"}
