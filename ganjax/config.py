@@ -10,6 +10,7 @@ from jax.sharding import Mesh
 from ganjax.augment import AUGMENTATIONS
 from ganjax.data import DATASETS, Source
 from ganjax.data.domains import domain_configs
+from ganjax.data.pipeline import crop_shape
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
@@ -153,3 +154,22 @@ def check_data_matches_model(
         f"the data and the model disagree: {source.name} has samples of shape {source.sample_shape}, but the model "
         f"makes {networks.sample_shape}{hint}"
     )
+
+
+def check_images_match_model(
+    source: Source, crop: int | None, wanted: tuple[int, int, int], *, what: str, channels_option: str, size_hint: str
+) -> None:
+    """ConfigError unless `source`'s samples, cropped to `crop` (0 or None: whole), are images of the shape `wanted`
+    (H, W, C) that the model (`what`: "the restoration model", "domain b's models", ...) trains on: naming the
+    option that sets the channels when they differ, and `size_hint` (how to make the sizes agree) when the size
+    does."""
+    shape = crop_shape(source.sample_shape, crop)
+    if len(shape) != 3 or shape[-1] != wanted[-1]:
+        raise ConfigError(
+            f"{what} was built for {wanted[-1]}-channel images ({channels_option}), but {source.name} has samples of "
+            f"shape {source.sample_shape}" + (f"; set {channels_option}={shape[-1]}" if len(shape) == 3 else "")
+        )
+    if shape != wanted:
+        raise ConfigError(
+            f"{what} trains on images of shape {wanted}, but {source.name} gives {shape} (crop {crop}); {size_hint}"
+        )

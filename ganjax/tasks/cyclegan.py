@@ -36,11 +36,11 @@ import ml_collections
 import numpy as np
 import optax
 
+from ganjax import config as config_lib
 from ganjax import parallel
 from ganjax.adversarial import Adversary
 from ganjax.data import Source
 from ganjax.data.domains import DOMAINS, batch_key
-from ganjax.data.pipeline import crop_shape
 from ganjax.errors import ConfigError, DataError, check
 from ganjax.images import image_grid
 from ganjax.models.pix2pix import build_patch_discriminator
@@ -191,14 +191,13 @@ class CycleGan(Mapping):
 
     def init_state(self, seed: int | jax.Array) -> CycleGanState:
         keys = dict(zip((*DIRECTIONS, *DOMAINS, "rng"), jax.random.split(jax.random.PRNGKey(seed), 5), strict=True))
-        networks = {}
-        for direction in DIRECTIONS:
-            images = jnp.zeros((1, *self.shape(SOURCE_DOMAIN[direction])), jnp.float32)
-            module = self.generator(direction).module
-            networks[direction] = init_network(module, self.g_optimizer, keys[direction], images)
+        images = {domain: jnp.zeros((1, *self.shape(domain)), jnp.float32) for domain in DOMAINS}
+        networks = {
+            direction: init_network(self.generator(direction).module, self.g_optimizer, keys[direction], images[source])
+            for direction, source in SOURCE_DOMAIN.items()
+        }
         for domain, name in DISCRIMINATORS.items():
-            images = jnp.zeros((1, *self.shape(domain)), jnp.float32)
-            networks[name] = self.adversary(domain).init(keys[domain], images, None)
+            networks[name] = self.adversary(domain).init(keys[domain], images[domain], None)
         return CycleGanState(
             step=jnp.zeros((), jnp.int32),
             rng=keys["rng"],
@@ -274,22 +273,18 @@ class CycleGan(Mapping):
 
     def check_data(self, sources: dict[str, Source]) -> None:
         for domain in DOMAINS:
-            source, crop = sources[domain], self.config.data[domain].crop
+            source, side = sources[domain], self.shape(domain)[0]
             if source.num_examples == 0:
                 raise DataError(f"domain {domain} ({source.name}) is empty: --config.data.{domain} names no images")
-            shape, wanted = crop_shape(source.sample_shape, crop), self.shape(domain)
-            if len(shape) != 3 or shape[-1] != wanted[-1]:
-                raise ConfigError(
-                    f"the translation models were built for {wanted[-1]}-channel images of domain {domain} "
-                    f"(--config.model.channels_{domain}), but {source.name} has samples of shape {source.sample_shape}"
-                    + (f"; set --config.model.channels_{domain}={shape[-1]}" if len(shape) == 3 else "")
-                )
-            if shape != wanted:
-                raise ConfigError(
-                    f"the models train on images of shape {wanted} in domain {domain}, but {source.name} gives "
-                    f"{shape}; set --config.data.{domain}.resize={wanted[0]} (folders) or --config.data.{domain}.crop"
-                    f"={wanted[0]}, or --config.model.resolution={shape[0]}"
-                )
+            config_lib.check_images_match_model(
+                source,
+                self.config.data[domain].crop,
+                self.shape(domain),
+                what=f"domain {domain}'s model",
+                channels_option=f"--config.model.channels_{domain}",
+                size_hint=f"set --config.data.{domain}.resize={side} (folders) or --config.data.{domain}.crop={side}, "
+                "or --config.model.resolution",
+            )
 
     def sample_grid(self, mesh: jax.sharding.Mesh) -> Callable[[TrainState], np.ndarray]:
         """Six rows of fixed evaluation images, GRID_COLUMNS of each domain: a | a2b(a) | b2a(a2b(a)), then

@@ -31,12 +31,12 @@ import ml_collections
 import numpy as np
 import optax
 
+from ganjax import config as config_lib
 from ganjax import degradations, parallel
 from ganjax.adversarial import Adversary
 from ganjax.data import Source
-from ganjax.data.pipeline import crop_shape
 from ganjax.degradations import Degraded
-from ganjax.errors import ConfigError, check
+from ganjax.errors import check
 from ganjax.images import apply_tiled, image_grid, pixels_to_model_range
 from ganjax.models.pix2pix import build_patch_discriminator
 from ganjax.models.restorers import Restorer, build_restorer
@@ -199,20 +199,15 @@ class Image2Image(Mapping):
         return {"image": jax.ShapeDtypeStruct((1, batch_size, *self.sample_shape), jnp.float32, sharding=sharding)}
 
     def check_data(self, sources: dict[str, Source]) -> None:
-        source, crop = sources[""], self.config.data.crop
-        shape = crop_shape(source.sample_shape, crop)
-        if len(shape) != 3 or shape[-1] != self.channels:
-            raise ConfigError(
-                f"the restoration model was built for {self.channels}-channel images (--config.model.channels), but "
-                f"{source.name} has samples of shape {source.sample_shape}"
-                + (f"; set --config.model.channels={shape[-1]}" if len(shape) == 3 else "")
-            )
-        if shape != self.sample_shape:
-            raise ConfigError(
-                f"the model trains on images of shape {self.sample_shape}, but {source.name} gives {shape} "
-                f"(crop {crop}); set --config.data.crop={self.sample_shape[0]}, or --config.model.resolution="
-                f"{shape[0]} when training on whole images"
-            )
+        side = self.sample_shape[0]
+        config_lib.check_images_match_model(
+            sources[""],
+            self.config.data.crop,
+            self.sample_shape,
+            what="the restoration model",
+            channels_option="--config.model.channels",
+            size_hint=f"set --config.data.crop={side}, or --config.model.resolution when training on whole images",
+        )
 
     def evaluation_set(self, config: ml_collections.ConfigDict | None = None):
         """The evaluation set of `config` (default the run's) in batches, degraded, and its protocol."""
