@@ -37,7 +37,13 @@ from ganjax.cli import configure_logging, enable_compilation_cache, run_reportin
 from ganjax.data.local import read_image_files
 from ganjax.degradations import Degraded, apply_mask, mask_from_image
 from ganjax.errors import ConfigError, DataError
-from ganjax.images import apply_tiled, pixels_to_model_range, save_png
+from ganjax.images import (
+    apply_tiled,
+    model_range_to_unrounded_pixels,
+    pixels_to_model_range,
+    pixels_to_uint8,
+    save_png,
+)
 from ganjax.imresize import imresize
 from ganjax.metrics.fidelity import rgb_to_ycbcr, ycbcr_to_rgb
 from ganjax.runs import load_run
@@ -102,13 +108,13 @@ def restore_folder() -> pathlib.Path:
         inputs = pixels_to_model_range(pixels[None])
         degraded = apply_mask(inputs, jnp.asarray(mask)) if mask is not None else Degraded(inputs, None)
         output = apply_tiled(lambda x: mapper.apply(variables, x), degraded, mapper.scale, _TILE.value, _OVERLAP.value)
-        restored = (np.asarray(output[0], np.float64) + 1.0) * 127.5
+        restored = model_range_to_unrounded_pixels(np.asarray(output[0], np.float64))
         if ycbcr is not None and restored.shape[-1] == 1:  # the input's colour, enlarged by bicubic interpolation
             chroma = ycbcr[..., 1:]
             if mapper.scale > 1:
                 chroma = np.asarray(imresize(jnp.asarray(chroma[None], jnp.float32), mapper.scale)[0])
             restored = ycbcr_to_rgb(np.concatenate([restored, chroma], axis=-1))
-        save_png(np.clip(np.round(restored), 0, 255).astype(np.uint8), out / f"{name}.png")
+        save_png(pixels_to_uint8(restored), out / f"{name}.png")
     log.info("wrote %d images into %s", len(images), out)
     return out
 

@@ -306,7 +306,7 @@ class CycleGan(Mapping):
                 translated = translate(direction, state.ema_variables(direction), source)
                 cycled = translate(back, state.ema_variables(back), translated)
                 rows += [shown(source), shown(translated), shown(cycled)]
-            return image_grid(np.clip(np.concatenate(rows), -1.0, 1.0), columns=columns)
+            return image_grid(np.concatenate(rows), columns=columns)
 
         return grid
 

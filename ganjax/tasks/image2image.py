@@ -230,7 +230,7 @@ class Image2Image(Mapping):
         def grid(state: TrainState) -> np.ndarray:
             restored = restore(state.ema_variables(RESTORER), degraded)
             rows = np.concatenate([np.asarray(self.shown(degraded)), np.asarray(restored), np.asarray(clean)])
-            return image_grid(np.clip(rows, -1.0, 1.0), columns=len(images))
+            return image_grid(rows, columns=len(images))
 
         return grid
 
@@ -270,7 +270,7 @@ class Image2Image(Mapping):
             output = apply_tiled(lambda x: restore(variables, x), batch.degraded, self.degradation.scale, tile, overlap)
             clean = np.asarray(pixels_to_model_range(batch.clean))
             row = np.concatenate([np.asarray(self.shown(batch.degraded)), output, clean])
-            restored[index], strips[index] = output, image_grid(np.clip(row, -1.0, 1.0), columns=3)
+            restored[index], strips[index] = output, image_grid(row, columns=3)
         ordered = sorted(batches, key=lambda batch: batch.indices)
         samples = restored_samples(ordered, [restored[batch.indices[0]] for batch in ordered], config)
         return FolderScores(strips, samples.per_image, protocol)
