@@ -3,7 +3,7 @@ a save without its record does not count), and a clear refusal to restore into a
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 import pathlib
 import re
@@ -15,14 +15,15 @@ from helpers import tiny_dcgan_config
 
 from ganjax.checkpoint import RECORD_NAME, Checkpoints
 from ganjax.errors import CheckpointError, ConfigError
-from ganjax.state import build_gan, init_state
+from ganjax.state import STATE_LAYOUT
+from ganjax.tasks import build_task
 
 CONFIG = {"model": {"width": 4}}
 
 
 def _abstract(gan, seed):
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract = jax.eval_shape(functools.partial(init_state, gan), seed)
+    abstract = jax.eval_shape(gan.init_state, seed)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
 
 
@@ -71,14 +72,14 @@ DAMAGES = {
 
 def test_round_trip_is_exact(tmp_path):
     config = tiny_dcgan_config()
-    gan = build_gan(config)
-    state = jax.device_get(init_state(gan, seed=3))
+    gan = build_task(config)
+    state = jax.device_get(gan.init_state(3))
     checkpoints = Checkpoints(tmp_path)
     checkpoints.save(7, state, config.to_dict())
     checkpoints.close()
 
     reopened = Checkpoints(tmp_path)
-    assert reopened.latest_step() == 7
+    assert reopened.steps()[-1] == 7
     restored = reopened.restore(7, _abstract(gan, 3), config.to_dict())
     assert reopened.config(7)["model"]["g_width"] == config.model.g_width
     reopened.close()
@@ -181,7 +182,7 @@ def test_a_folder_without_its_record_is_not_a_checkpoint_until_saved_again(tmp_p
 
     checkpoints = Checkpoints(tmp_path)
     assert checkpoints.steps() == [1]
-    assert checkpoints.latest_step() == 1
+    assert checkpoints.steps()[-1] == 1
     with pytest.raises(CheckpointError, match=f"is damaged: {RECORD_NAME} missing"):
         checkpoints.restore(2, _abstract_tiny(), CONFIG)
     step, _ = checkpoints.restore_newest(_abstract_tiny(), CONFIG)
@@ -206,14 +207,39 @@ def test_a_run_resumed_past_a_damaged_checkpoint_drops_it(tmp_path):
 def test_incompatible_config_is_refused_with_the_differences(tmp_path):
     saved_config = tiny_dcgan_config()
     checkpoints = Checkpoints(tmp_path)
-    checkpoints.save(5, init_state(build_gan(saved_config), seed=0), saved_config.to_dict())
+    checkpoints.save(5, build_task(saved_config).init_state(0), saved_config.to_dict())
     checkpoints.wait()
 
     wider = tiny_dcgan_config(**{"model.g_width": 16})
     with pytest.raises(ConfigError) as error:
-        checkpoints.restore(5, _abstract(build_gan(wider), 0), wider.to_dict())
+        checkpoints.restore(5, _abstract(build_task(wider), 0), wider.to_dict())
     checkpoints.close()
     message = str(error.value)
     assert re.search(r"Config fields that changed:\n  model.g_width: 8 -> 16\n\d+ arrays differ", message)  # only it
-    assert "ema_params/BatchNorm_0/bias: ((16,), 'float32') -> ((32,), 'float32')" in message
+    assert "ema/generator/BatchNorm_0/bias: ((16,), 'float32') -> ((32,), 'float32')" in message
     assert "Use a new --workdir, or the config that wrote the checkpoint." in message
+
+
+@pytest.mark.parametrize("layout", [1, None])
+def test_a_checkpoint_of_another_state_layout_is_refused_in_one_line(tmp_path, layout):
+    """A checkpoint whose record says "state_layout": 1, or has none (ganjax before the state was named by its
+    networks), holds a state this ganjax cannot read: a ConfigError naming the layouts, not a damaged checkpoint."""
+    checkpoints = _save(tmp_path, {1: _tiny_state(1)})
+    record = json.loads((tmp_path / "1" / RECORD_NAME).read_text())
+    assert record["state_layout"] == STATE_LAYOUT  # what a save records
+    if layout is None:
+        del record["state_layout"]
+    else:
+        record["state_layout"] = layout
+    (tmp_path / "1" / RECORD_NAME).write_text(json.dumps(record))
+
+    for restore in (
+        lambda: checkpoints.restore(1, _abstract_tiny(), CONFIG),
+        lambda: checkpoints.restore_newest(_abstract_tiny(), CONFIG),
+    ):
+        with pytest.raises(ConfigError) as error:
+            restore()
+        message = str(error.value)
+        assert "\n" not in message
+        assert f"the checkpoint at step 1 in {tmp_path} holds a training state of layout 1" in message
+        assert f"this ganjax reads layout {STATE_LAYOUT}" in message

@@ -24,7 +24,7 @@ from ganjax.checkpoint import Checkpoints
 from ganjax.config import validate_layout
 from ganjax.errors import ConfigError
 from ganjax.runs import load_run
-from ganjax.state import build_gan, init_state
+from ganjax.tasks import build_task
 from ganjax.train import train_and_evaluate
 
 NUM_STEPS = 4
@@ -87,7 +87,7 @@ def _launch_two(workdir, npz, **overrides) -> list[subprocess.Popen]:
 
 
 def _flat_params(state, network: str) -> np.ndarray:
-    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(getattr(state, network).params)])
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(state.networks[network].params)])
 
 
 def _assert_same_training(run_a, run_b, start, tolerance: float) -> None:
@@ -181,10 +181,12 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     config.sharding.fsdp_min_size = 256
     state = train_and_evaluate(config, resumed)
     assert int(state.step) == NUM_STEPS + 2
-    assert state.generator.params["Dense_0"]["kernel"].sharding.spec == PartitionSpec(None, parallel.FSDP_AXIS)
+    assert state.networks["generator"].params["Dense_0"]["kernel"].sharding.spec == PartitionSpec(
+        None, parallel.FSDP_AXIS
+    )
     assert Checkpoints(resumed / "checkpoints").steps() == [2, 4, 6]
     assert [record["step"] for record in _training_records(resumed)] == list(range(1, NUM_STEPS + 3))
-    _assert_same_training(state, reference_state, init_state(build_gan(config), config.seed), tolerance=0.02)
+    _assert_same_training(state, reference_state, build_task(config).init_state(config.seed), tolerance=0.02)
 
 
 @pytest.mark.slow
@@ -207,10 +209,10 @@ def test_fsdp_gives_the_results_of_replicated_parameters(tmp_path, npz):
     config.sharding.fsdp_min_size = 256
     sharded = train_and_evaluate(config, tmp_path / "fsdp")
 
-    kernel = sharded.generator.params["Dense_0"]["kernel"]  # (16, 784): 784 columns split over 4 devices
+    kernel = sharded.networks["generator"].params["Dense_0"]["kernel"]  # (16, 784): 784 columns split over 4 devices
     assert kernel.sharding.spec == PartitionSpec(None, parallel.FSDP_AXIS)
     assert {shard.data.shape for shard in kernel.addressable_shards} == {(16, 196)}
-    adam_mu = sharded.generator.opt_state[0].mu["Dense_0"]["kernel"]
+    adam_mu = sharded.networks["generator"].opt_state[0].mu["Dense_0"]["kernel"]
     assert adam_mu.sharding.spec == kernel.sharding.spec
     for a, b in zip(jax.tree.leaves(replicated), jax.tree.leaves(sharded), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

@@ -10,7 +10,8 @@ from helpers import tiny_dcgan_config
 
 from ganjax import train as train_lib
 from ganjax.errors import NonFiniteError
-from ganjax.evaluation import BestCheckpoint, Evaluation
+from ganjax.scoring import Evaluation
+from ganjax.train import BestCheckpoint
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ def test_a_damaged_best_checkpoint_is_replaced_by_the_next_evaluation(tmp_path, 
     best.close()
     assert BestCheckpoint(tmp_path / "best", "fid").best == 5.0
     (tmp_path / "best" / "1" / "metrics" / "metrics").write_text("{}")  # damaged: not what its record says
-    with caplog.at_level(logging.WARNING, logger="ganjax.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="ganjax.train"):
         best = BestCheckpoint(tmp_path / "best", "fid")
     assert best.best == float("inf") and "is damaged" in caplog.text
     best.offer(3, state, {}, Evaluation({"fid": 7.0}, {}))

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from helpers import tiny_dcgan_config
 
-from ganjax.state import build_gan, init_state
-from ganjax.step import make_train_step
+from ganjax.tasks import build_task
 
 
 def _fixed_batches(config, num_steps: int, seed: int = 0):
@@ -19,9 +18,9 @@ def _fixed_batches(config, num_steps: int, seed: int = 0):
 
 
 def _run(config, batches, *, regularize=True):
-    gan = build_gan(config)
-    state = init_state(gan, config.seed)
-    step = jax.jit(make_train_step(gan, regularize=regularize))
+    gan = build_task(config)
+    state = gan.init_state(config.seed)
+    step = jax.jit(gan.make_step(regularize=regularize))
     history = []
     for batch in batches:
         state, metrics = step(state, batch)
@@ -37,14 +36,14 @@ def test_lazy_penalty_is_the_penalty_scaled_by_the_interval():
     batches = _fixed_batches(tiny_dcgan_config(), 1)
     lazy, lazy_metrics = _run(tiny_dcgan_config(**{"penalties.r1": 0.5, "penalty_interval": 4}), batches)
     every_step, metrics = _run(tiny_dcgan_config(**{"penalties.r1": 2.0, "penalty_interval": 1}), batches)
-    assert _same_params(lazy.discriminator.params, every_step.discriminator.params)
+    assert _same_params(lazy.networks["discriminator"].params, every_step.networks["discriminator"].params)
     assert lazy_metrics[0]["d_r1"] == metrics[0]["d_r1"] > 0
 
     skipped, skipped_metrics = _run(
         tiny_dcgan_config(**{"penalties.r1": 0.5, "penalty_interval": 4}), batches, regularize=False
     )
     unregularized, _ = _run(tiny_dcgan_config(), batches)
-    assert _same_params(skipped.discriminator.params, unregularized.discriminator.params)
+    assert _same_params(skipped.networks["discriminator"].params, unregularized.networks["discriminator"].params)
     assert "d_r1" not in skipped_metrics[0]
 
 
@@ -74,7 +73,7 @@ def test_augmentation_changes_training_and_gradients_reach_the_generator():
     config = tiny_dcgan_config(**{"augment.policy": ("color", "translation", "cutout"), "augment.p": 1.0})
     augmented, history = _run(config, _fixed_batches(config, 2))
     plain, _ = _run(tiny_dcgan_config(), _fixed_batches(config, 2))
-    assert not _same_params(augmented.discriminator.params, plain.discriminator.params)
+    assert not _same_params(augmented.networks["discriminator"].params, plain.networks["discriminator"].params)
     assert all(np.isfinite(m["g_grad_norm"]) and m["g_grad_norm"] > 0 for m in history)
 
 
@@ -90,7 +89,11 @@ def test_bfloat16_and_float32_steps_agree_loosely(penalty):
         for key in ("d_loss", "g_loss", f"d_{penalty}"):
             assert np.isfinite(b[key])
             np.testing.assert_allclose(b[key], a[key], rtol=0.1, atol=0.02)
-    for a, b in zip(jax.tree.leaves(state32.generator.params), jax.tree.leaves(state16.generator.params), strict=True):
+    for a, b in zip(
+        jax.tree.leaves(state32.networks["generator"].params),
+        jax.tree.leaves(state16.networks["generator"].params),
+        strict=True,
+    ):
         assert b.dtype == np.float32, "parameters stay float32 under mixed precision"
         # Adam moves a parameter by about the learning rate per step, so after 2 steps the two precisions can part
         # by a few learning rates where bfloat16 rounds a gradient's sign differently.

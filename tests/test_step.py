@@ -10,8 +10,7 @@ import pytest
 from helpers import tiny_dcgan_config
 
 from ganjax import parallel
-from ganjax.state import build_gan, create_state, init_state, state_shardings
-from ganjax.step import ema_decay, jit_train_step
+from ganjax.compile import create_state, jit_train_step, state_shardings
 from ganjax.tasks import build_task
 
 
@@ -41,22 +40,27 @@ def _leaves(tree):
 
 def test_one_step_updates_every_parameter_and_stays_finite():
     config = tiny_dcgan_config(**{"ema.rampup": 0.0})
-    before = jax.device_get(init_state(build_gan(config), config.seed))
+    before = jax.device_get(build_task(config).init_state(config.seed))
     after, (metrics,) = _train(config, _batches(config, 1), jax.devices()[:1])
     assert int(after.step) == 1
     for network in ("generator", "discriminator"):
-        old, new = getattr(before, network).params, getattr(after, network).params
+        old, new = before.networks[network].params, after.networks[network].params
         for leaf_before, leaf_after in zip(_leaves(old), _leaves(new), strict=True):
             assert np.all(np.isfinite(leaf_after))
             assert not np.array_equal(leaf_before, leaf_after)
     # Without ramp-up the EMA moved (1 - decay) of the way from its start (the initial parameters) to the new ones.
     decay = config.ema.decay
     for p0, p1, ema in zip(
-        _leaves(before.generator.params), _leaves(after.generator.params), _leaves(after.ema_params), strict=True
+        _leaves(before.networks["generator"].params),
+        _leaves(after.networks["generator"].params),
+        _leaves(after.ema["generator"]),
+        strict=True,
     ):
         np.testing.assert_allclose(ema, decay * p0 + (1 - decay) * p1, rtol=1e-6, atol=1e-7)
     # Batch statistics are state too, and the step updated them.
-    assert not np.array_equal(_leaves(before.generator.collections)[0], _leaves(after.generator.collections)[0])
+    assert not np.array_equal(
+        _leaves(before.networks["generator"].collections)[0], _leaves(after.networks["generator"].collections)[0]
+    )
     assert metrics["d_nonfinite"] == 0 and metrics["g_nonfinite"] == 0
     for key in ("d_loss", "g_loss", "d_real_logit", "d_fake_logit", "d_grad_norm", "g_grad_norm", "g_param_norm"):
         assert np.isfinite(metrics[key]), key
@@ -72,7 +76,9 @@ def test_same_seed_same_result_and_another_seed_differs():
         np.testing.assert_array_equal(a, b)
     assert not all(
         np.array_equal(a, b)
-        for a, b in zip(_leaves(first.generator.params), _leaves(other.generator.params), strict=True)
+        for a, b in zip(
+            _leaves(first.networks["generator"].params), _leaves(other.networks["generator"].params), strict=True
+        )
     )
 
 
@@ -98,16 +104,16 @@ def test_each_discriminator_update_uses_its_own_real_batch():
     reversed_order, _ = _train(config, swapped, jax.devices()[:1])
     duplicated = [{"image": np.stack([batch["image"][0]] * 2)} for batch in batches]
     same_twice, _ = _train(config, duplicated, jax.devices()[:1])
-    d_params = lambda state: _leaves(state.discriminator.params)  # noqa: E731
+    d_params = lambda state: _leaves(state.networks["discriminator"].params)  # noqa: E731
     assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(reversed_order), strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(d_params(once), d_params(same_twice), strict=True))
 
 
 def test_ema_ramp_up_limits_the_half_life_to_a_fraction_of_the_steps():
-    gan = build_gan(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.05}))
+    gan = build_task(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.05}))
     # After s steps the half-life is at most 0.05 s steps: decay <= 0.5 ** (1 / (0.05 s)).
     expected = {1: 0.5**20, 100: 0.5**0.2, 10_000: 0.5 ** (1 / 500), 100_000: 0.999}  # 9.5e-7, 0.8706, 0.998615
     for steps_done, decay in expected.items():
-        np.testing.assert_allclose(ema_decay(gan, jnp.int32(steps_done - 1)), decay, rtol=1e-5)
-    no_rampup = build_gan(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.0}))
-    np.testing.assert_allclose(ema_decay(no_rampup, jnp.int32(0)), 0.999, rtol=1e-6)
+        np.testing.assert_allclose(gan.ema.decay_at(jnp.int32(steps_done - 1)), decay, rtol=1e-5)
+    no_rampup = build_task(tiny_dcgan_config(**{"ema.decay": 0.999, "ema.rampup": 0.0}))
+    np.testing.assert_allclose(no_rampup.ema.decay_at(jnp.int32(0)), 0.999, rtol=1e-6)

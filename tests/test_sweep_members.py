@@ -72,7 +72,7 @@ def _train_members(configs, batches, num_steps, poison=None):
 def _alone(config, batches, num_steps):
     task = build_task(config)
     state = jax.jit(task.init_state)(config.seed)
-    step = jax.jit(task.make_step(None))
+    step = jax.jit(task.make_step())
     history = []
     for index in range(num_steps):
         state, metrics = step(state, {"image": jnp.asarray(batches[index]["image"])})
@@ -151,7 +151,9 @@ def test_one_member_that_does_not_fit_a_device_is_refused_before_compiling():
     needed = members_lib.member_bytes(group)
     assert needed > 2 * sum(
         leaf.size * 4
-        for leaf in jax.tree.leaves(jax.eval_shape(build_task(group.configs[0]).init_state, 0).generator.params)
+        for leaf in jax.tree.leaves(
+            jax.eval_shape(build_task(group.configs[0]).init_state, 0).networks["generator"].params
+        )
     )
     from ganjax.sweep.runner import members_per_unit
 
