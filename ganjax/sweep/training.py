@@ -31,7 +31,14 @@ from ganjax.state import TrainState
 from ganjax.sweep import plan as plan_lib
 from ganjax.sweep.members import MemberGroup, compile_members, member_mesh, pad, slots
 from ganjax.tasks import build_task
-from ganjax.train import BEST_CHECKPOINT_DIR, CHECKPOINT_DIR, BestCheckpoint, StopRequest, is_due
+from ganjax.train import (
+    BEST_CHECKPOINT_DIR,
+    CHECKPOINT_DIR,
+    BestCheckpoint,
+    EvaluationInterrupted,
+    StopRequest,
+    is_due,
+)
 from ganjax.writers import Writer, truncate_metrics
 
 log = logging.getLogger(__name__)
@@ -296,7 +303,18 @@ class _UnitLoop:
                             member.writer.picture(step, "samples", picture)
                 if is_due(step, self.config.eval.every, last=last):
                     with self._paused(step):
-                        self._evaluate(step, state)
+                        try:
+                            with stop.interrupting():
+                                self._evaluate(step, state)
+                        except EvaluationInterrupted:
+                            # Its checkpoint comes after it: the members resume from their newest checkpoints and
+                            # make this step's records again, as after a kill.
+                            log.warning(
+                                "stopped by %s during the evaluation after step %d; resuming redoes it",
+                                stop.signal_name,
+                                step,
+                            )
+                            return STOPPED
                 if is_due(step, train.checkpoint_every, last=last or stop.requested):
                     with self._paused(step):
                         self._save(step, state)
