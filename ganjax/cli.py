@@ -3,6 +3,7 @@ errors reach the user."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.metadata
 import importlib.util
@@ -18,6 +19,7 @@ import ml_collections
 from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
+from ml_collections.config_flags import tuple_parser
 
 from ganjax.errors import GanjaxError
 
@@ -83,8 +85,11 @@ def run_reporting_errors(function: Callable[..., T], *args, **kwargs) -> T:
         sys.exit(2)
 
 
-def define_config_flag(default: str | pathlib.Path) -> config_flags.FlagHolder:
-    """`--config FILE[:VARIANT]` (a Python file with get_config()) and its `--config.FIELD=VALUE` overrides.
+def define_config_flag(
+    default: str | pathlib.Path, flag_values: flags.FlagValues = flags.FLAGS
+) -> config_flags.FlagHolder:
+    """`--config FILE[:VARIANT]` (a Python file with get_config()) and its `--config.FIELD=VALUE` overrides, defined
+    in `flag_values`; a tuple field also takes its items as a user writes them (`tuple_from_text`).
 
     A config that refuses its variant, or an override that names a field the config does not have, exits with status
     2 and one line (for a field: the valid fields of its section and the closest match) instead of the traceback
@@ -94,7 +99,30 @@ def define_config_flag(default: str | pathlib.Path) -> config_flags.FlagHolder:
     if message:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-    return config_flags.DEFINE_config_file("config", str(default), "Config file (a get_config() module)[:variant].")
+    config_flags.register_flag_parser_for_type(tuple, _TupleFieldParser())
+    return config_flags.DEFINE_config_file(
+        "config", str(default), "Config file (a get_config() module)[:variant].", flag_values=flag_values
+    )
+
+
+def tuple_from_text(text: str) -> tuple:
+    """A tuple field's value from the text of its override: a Python literal as ml_collections reads one (`('psnr',
+    'ssim')`, `(16, 8)`, `16,8`, `[]`; anything else is a 1-tuple of it), else the comma-separated items as written,
+    stripped: `psnr,ssim` is ("psnr", "ssim"), `psnr` ("psnr",), and the empty text ()."""
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return tuple_parser.TupleParser().parse(text)
+
+
+class _TupleFieldParser(tuple_parser.TupleParser):
+    """ml_collections' parser of `--config.FIELD` for tuple fields, reading text by `tuple_from_text`; its own reads
+    `psnr,ssim` as the 1-tuple ("psnr,ssim",). A repeated flag (`--config.eval.metrics=psnr --config.eval.metrics=
+    ssim`) still gathers one item from each."""
+
+    def parse(self, argument):
+        return tuple_from_text(argument) if isinstance(argument, str) else super().parse(argument)
 
 
 def _config_flag_problem(argv: list[str], default: str) -> str | None:

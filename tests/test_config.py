@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
+import ml_collections
 import numpy as np
 import pytest
+from absl import flags
+from conftest import REPO
+from flax.traverse_util import flatten_dict
 from helpers import tiny_dcgan_config, toy_ring_config, write_digit_npz
 
+from ganjax.cli import define_config_flag
 from ganjax.config import check_data_matches_model
 from ganjax.data.sources import array_source
 from ganjax.errors import ConfigError
@@ -116,3 +124,50 @@ def test_image_metrics_on_the_ring_are_refused(tmp_path):
     config = toy_ring_config(**{"eval.metrics": ("ring", "fid")})
     with pytest.raises(ConfigError, match=r"asks for fid, which compare images; the ring dataset has 2-d points"):
         train_and_evaluate(config, tmp_path / "run")
+
+
+def _parsed(argv: list[str], monkeypatch) -> ml_collections.ConfigDict:
+    """The config that train.py's `--config` flag (cli.define_config_flag) gives for the command line `argv`."""
+    monkeypatch.setattr(sys, "argv", argv)
+    flag_values = flags.FlagValues()
+    holder = define_config_flag(REPO / "configs" / "default.py", flag_values)
+    flag_values(argv)
+    return holder.value
+
+
+@pytest.mark.parametrize(
+    ("flags_given", "expected"),
+    [
+        (["--config.eval.metrics=psnr,ssim"], ("psnr", "ssim")),  # as a user writes it
+        (["--config.eval.metrics=psnr, ssim,"], ("psnr", "ssim")),
+        (["--config.eval.metrics=psnr"], ("psnr",)),
+        (["--config.eval.metrics="], ()),
+        (["--config.eval.metrics=('psnr', 'ssim')"], ("psnr", "ssim")),  # a Python literal, as before
+        (["--config.eval.metrics=[]"], ()),
+        (["--config.eval.metrics='psnr,ssim'"], ("psnr,ssim",)),  # a quoted item keeps its comma
+        (["--config.eval.metrics=psnr", "--config.eval.metrics=ssim"], ("psnr", "ssim")),  # repeated
+    ],
+)
+def test_a_tuple_override_reads_the_items_as_written(monkeypatch, flags_given, expected):
+    assert _parsed(["train.py", *flags_given], monkeypatch).eval.metrics == expected
+
+
+def _tuple_fields() -> list[tuple[str, str, tuple]]:
+    """(recipe, field, value) of every non-empty tuple field of every recipe in configs/."""
+    fields = []
+    for path in sorted((REPO / "configs").glob("*.py")):
+        config = importlib.import_module(f"configs.{path.stem}").get_config()
+        for field, value in flatten_dict(config.to_dict(), sep=".").items():
+            if isinstance(value, tuple) and value:
+                fields.append((path.stem, field, value))
+    return fields
+
+
+@pytest.mark.parametrize(("recipe", "field", "value"), _tuple_fields())
+def test_every_tuple_field_reads_its_items_comma_separated(monkeypatch, recipe, field, value):
+    """`--config.model.widths=8,8,16,16,16`, `--config.augment.policy=cutout,translation,color,color`: a field's
+    items joined by commas (here the default's reversed and its first again, so that they differ from it)."""
+    items = (*reversed(value), value[0])
+    text = ",".join(str(item) for item in items)
+    argv = ["train.py", f"--config={REPO / 'configs' / recipe}.py", f"--config.{field}={text}"]
+    assert flatten_dict(_parsed(argv, monkeypatch).to_dict(), sep=".")[field] == items
