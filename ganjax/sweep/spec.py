@@ -30,7 +30,7 @@ from typing import Any
 
 import ml_collections
 
-from ganjax.cli import config_field_problem
+from ganjax.cli import config_field_problem, tuple_from_text
 from ganjax.errors import ConfigError
 from ganjax.sweep import hyper
 
@@ -77,9 +77,9 @@ def load_spec(path: str | pathlib.Path) -> Spec:
 
 
 def parse_overrides(base: ml_collections.ConfigDict, flags: list[str]) -> dict[str, Any]:
-    """Command-line overrides ["train.num_steps=100", "loss=hinge", "augment.policy=('color',)"] as {key: value},
-    each value typed as its field in `base`: str fields take the text as it is, bool fields also true/false, the
-    others a Python literal (ast.literal_eval).
+    """Command-line overrides ["train.num_steps=100", "loss=hinge", "augment.policy=color,cutout"] as {key: value},
+    each value typed as its field in `base`: str fields take the text as it is, bool fields also true/false, tuple
+    fields comma-separated items or a Python literal (as train.py reads them), the others a Python literal.
 
     Raises:
       ConfigError: naming the flag, for one without '=', an unknown field, a key given twice, or a value that does
@@ -239,10 +239,13 @@ def _section(config: ml_collections.ConfigDict, key: str) -> tuple[ml_collection
 
 
 def _literal(text: str, field_type: type) -> Any:
-    """The value of a command-line override's text for a field of `field_type`; text that is no Python literal stays
-    text, so that the field's type check names it."""
+    """The value of a command-line override's text for a field of `field_type`: a tuple field's as train.py reads it
+    (`cli.tuple_from_text`: `color,cutout` or a Python literal); text that is no Python literal stays text, so that
+    the field's type check names it."""
     if field_type is str:
         return text
+    if field_type is tuple:
+        return tuple_from_text(text)
     if field_type is bool and text.lower() in ("true", "false"):
         return text.lower() == "true"
     try:
