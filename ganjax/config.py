@@ -12,7 +12,7 @@ from ganjax.data import DATASETS, Source
 from ganjax.data.domains import domain_configs
 from ganjax.data.pipeline import crop_shape
 from ganjax.distributed import MODES
-from ganjax.errors import ConfigError
+from ganjax.errors import ConfigError, check
 from ganjax.losses import LOSSES
 from ganjax.metrics import METRICS, PER_IMAGE_METRICS
 from ganjax.metrics.features import RESIZE_CONVENTIONS
@@ -22,11 +22,6 @@ from ganjax.models import Networks
 from ganjax.optim import SCHEDULES
 from ganjax.parallel import batch_axes
 from ganjax.penalties import PENALTIES
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -43,67 +38,67 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     SCHEDULES.get(config.optim.schedule)
     for name, weight in config.penalties.items():
         PENALTIES.get(name)
-        _check(weight >= 0, f"--config.penalties.{name} must be 0 (off) or positive; got {weight}")
-    _check(config.penalty_interval >= 1, f"--config.penalty_interval must be at least 1; got {config.penalty_interval}")
+        check(weight >= 0, f"--config.penalties.{name} must be 0 (off) or positive; got {weight}")
+    check(config.penalty_interval >= 1, f"--config.penalty_interval must be at least 1; got {config.penalty_interval}")
 
     optim, train = config.optim, config.train
     for name in ("g_lr", "d_lr"):
-        _check(optim[name] > 0, f"--config.optim.{name} must be positive; got {optim[name]}")
+        check(optim[name] > 0, f"--config.optim.{name} must be positive; got {optim[name]}")
     for name in ("b1", "b2"):
-        _check(0 <= optim[name] < 1, f"--config.optim.{name} must be in [0, 1); got {optim[name]}")
-    _check(optim.d_steps >= 1, f"--config.optim.d_steps must be at least 1; got {optim.d_steps}")
-    _check(0 <= config.ema.decay < 1, f"--config.ema.decay must be in [0, 1); got {config.ema.decay}")
-    _check(config.ema.rampup >= 0, f"--config.ema.rampup must be 0 (off) or positive; got {config.ema.rampup}")
-    _check(optim.warmup_steps >= 0, f"--config.optim.warmup_steps must be >= 0; got {optim.warmup_steps}")
+        check(0 <= optim[name] < 1, f"--config.optim.{name} must be in [0, 1); got {optim[name]}")
+    check(optim.d_steps >= 1, f"--config.optim.d_steps must be at least 1; got {optim.d_steps}")
+    check(0 <= config.ema.decay < 1, f"--config.ema.decay must be in [0, 1); got {config.ema.decay}")
+    check(config.ema.rampup >= 0, f"--config.ema.rampup must be 0 (off) or positive; got {config.ema.rampup}")
+    check(optim.warmup_steps >= 0, f"--config.optim.warmup_steps must be >= 0; got {optim.warmup_steps}")
     augment_config = config.augment
-    _check(0 <= augment_config.p <= 1, f"--config.augment.p must be in [0, 1]; got {augment_config.p}")
-    _check(augment_config.ada_kimg > 0, f"--config.augment.ada_kimg must be positive; got {augment_config.ada_kimg}")
+    check(0 <= augment_config.p <= 1, f"--config.augment.p must be in [0, 1]; got {augment_config.p}")
+    check(augment_config.ada_kimg > 0, f"--config.augment.ada_kimg must be positive; got {augment_config.ada_kimg}")
     if augment_config.ada_target is not None:
         target = augment_config.ada_target
-        _check(-1 < target < 1, f"--config.augment.ada_target must be in (-1, 1) (E[sign(D(x))]); got {target}")
-        _check(bool(augment_config.policy), "--config.augment.ada_target is set but --config.augment.policy is empty")
+        check(-1 < target < 1, f"--config.augment.ada_target must be in (-1, 1) (E[sign(D(x))]); got {target}")
+        check(bool(augment_config.policy), "--config.augment.ada_target is set but --config.augment.policy is empty")
     for name in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
-        _check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
-    _check(
+        check(train[name] >= 1, f"--config.train.{name} must be at least 1; got {train[name]}")
+    check(
         train.sample_every >= 0,
         f"--config.train.sample_every must be 0 (only at the end) or positive; got {train.sample_every}",
     )
-    _check(
+    check(
         config.eval.every >= 0, f"--config.eval.every must be 0 (only at the end) or positive; got {config.eval.every}"
     )
     eval_config = config.eval
-    _check(eval_config.num >= 2, f"--config.eval.num must be at least 2; got {eval_config.num}")
-    _check(eval_config.num_reference >= 0, f"--config.eval.num_reference must be >= 0; got {eval_config.num_reference}")
-    _check(eval_config.batch_size >= 1, f"--config.eval.batch_size must be at least 1; got {eval_config.batch_size}")
-    _check(
+    check(eval_config.num >= 2, f"--config.eval.num must be at least 2; got {eval_config.num}")
+    check(eval_config.num_reference >= 0, f"--config.eval.num_reference must be >= 0; got {eval_config.num_reference}")
+    check(eval_config.batch_size >= 1, f"--config.eval.batch_size must be at least 1; got {eval_config.batch_size}")
+    check(
         eval_config.resize in RESIZE_CONVENTIONS,
         f"--config.eval.resize must be one of {', '.join(RESIZE_CONVENTIONS)}; got {eval_config.resize!r}",
     )
     inception_metrics = [name for name in eval_config.metrics if name in INCEPTION_METRICS]
-    _check(
+    check(
         not inception_metrics or "ring" not in datasets,
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
         "2-d points: use --config.eval.metrics='(\"ring\",)'",
     )
     best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values())
-    _check(
+    check(
         eval_config.best_metric in ("", *best_metrics),
         f"--config.eval.best_metric must be {', '.join(best_metrics)} or '' (none); got {eval_config.best_metric!r}",
     )
-    _check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
-    _check(
+    check(config.data.num_threads >= 0, f"--config.data.num_threads must be >= 0; got {config.data.num_threads}")
+    check(
         config.sharding.fsdp_min_size >= 1,
         f"--config.sharding.fsdp_min_size must be at least 1; got {config.sharding.fsdp_min_size}",
     )
     distributed = config.distributed
-    _check(
+    check(
         str(distributed.enabled).lower() in MODES,
         f"--config.distributed.enabled must be one of {', '.join(MODES)}; got {distributed.enabled!r}",
     )
     for name in ("num_processes", "initialization_timeout", "local_device_count"):
         value = distributed[name]
-        _check(value is None or value >= 1, f"--config.distributed.{name} must be at least 1; got {value}")
-    _check(
+        check(value is None or value >= 1, f"--config.distributed.{name} must be at least 1; got {value}")
+    check(
         distributed.process_id is None or distributed.process_id >= 0,
         f"--config.distributed.process_id must be >= 0; got {distributed.process_id}",
     )
@@ -113,12 +108,12 @@ def validate_layout(config: ml_collections.ConfigDict, mesh: Mesh, process_count
     """The global batch must split evenly over the batch axes of the mesh (data and fsdp) and over the processes."""
     axes = batch_axes(mesh)
     batch_size, batch_devices = config.train.batch_size, math.prod(mesh.shape[axis] for axis in axes)
-    _check(
+    check(
         batch_size % batch_devices == 0,
         f"--config.train.batch_size={batch_size} does not divide over the {batch_devices} devices of the mesh's "
         f"{' and '.join(axes)} axes; use a multiple of {batch_devices}",
     )
-    _check(
+    check(
         batch_size % process_count == 0,
         f"--config.train.batch_size={batch_size} does not divide over {process_count} processes",
     )
@@ -129,18 +124,18 @@ def check_data_matches_model(
 ) -> None:
     """The dataset's samples must have the shape the generator makes, labels when the model is conditional, and be
     images when they are to be augmented."""
-    _check(
+    check(
         not augment_policy or len(source.sample_shape) == 3,
         f"--config.augment.policy={tuple(augment_policy)} augments images, but {source.name} has samples of shape "
         f"{source.sample_shape}; set --config.augment.policy='()'",
     )
     if networks.num_classes:
-        _check(
+        check(
             source.num_classes > 0,
             f"the model is conditional (--config.model.num_classes={networks.num_classes}) but {source.name} has no "
             "labels; set --config.model.num_classes=0, or use labelled data",
         )
-        _check(
+        check(
             source.num_classes == networks.num_classes,
             f"{source.name} has {source.num_classes} classes but --config.model.num_classes={networks.num_classes}",
         )
