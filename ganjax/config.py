@@ -78,7 +78,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check(
         not inception_metrics or "ring" not in datasets,
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
-        "2-d points: use --config.eval.metrics='(\"ring\",)'",
+        "2-d points: use --config.eval.metrics=ring",
     )
     best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values())
     check(
