@@ -68,8 +68,8 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
     import numpy as np
 
     from ganjax import parallel
-    from ganjax.state import create_state, state_shardings
-    from ganjax.step import batch_spec, jit_train_step
+    from ganjax.compile import create_state, jit_train_step, state_shardings
+    from ganjax.state import parameter_counts
     from ganjax.tasks import build_task
 
     mesh = parallel.make_mesh(config.mesh)
@@ -77,11 +77,11 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
     shardings = state_shardings(task, config.seed, mesh, config.sharding.fsdp_min_size)
     state = create_state(task, config.seed, shardings)
     sharding = parallel.step_batch_sharding(mesh)
-    spec = batch_spec(task.gan, config.train.batch_size, sharding)
+    spec = task.batch_spec(config.train.batch_size, sharding)
     rng = np.random.default_rng(0)
     local = {"image": rng.uniform(-1, 1, spec["image"].shape).astype(np.float32)}
     if "label" in spec:
-        local["label"] = rng.integers(0, task.gan.networks.num_classes, spec["label"].shape).astype(np.int32)
+        local["label"] = rng.integers(0, task.networks.num_classes, spec["label"].shape).astype(np.int32)
     batch = parallel.global_batch(local, sharding)
     started = time.perf_counter()
     step = jit_train_step(task, mesh, shardings).lower(state, batch).compile()
@@ -95,5 +95,5 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
             state, metrics = step(state, batch)
         jax.block_until_ready(metrics)
         timings.append((time.perf_counter() - started) / steps)
-    params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))
+    params = sum(parameter_counts(state).values())
     return {"seconds": statistics.median(timings), "compile": compile_seconds, "params": params}

@@ -30,8 +30,8 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 
 from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
-from ganjax.state import create_state, state_shardings  # noqa: E402
-from ganjax.step import jit_train_step  # noqa: E402
+from ganjax.compile import create_state, jit_train_step, state_shardings  # noqa: E402
+from ganjax.state import parameter_counts  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
 
 
@@ -49,10 +49,10 @@ def ganjax_runner(config: ml_collections.ConfigDict, batch_size: int):
     shardings = state_shardings(task, config.seed, mesh)
     state = create_state(task, config.seed, shardings)
     step = jit_train_step(task, mesh, shardings)
-    shape = (1, batch_size, *task.gan.networks.sample_shape)
+    shape = (1, batch_size, *task.networks.sample_shape)
     images = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     batch = parallel.global_batch({"image": images}, parallel.step_batch_sharding(mesh))
-    num_params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))
+    num_params = sum(parameter_counts(state).values())
     holder = {"state": state}
 
     def run():

@@ -8,9 +8,10 @@ baselines (benchmarks/classical.py) and trained ganjax runs, all scored by the t
 
 The protocol is the task's recipe (configs/restore_denoise.py, restore_sr4.py, restore_inpaint.py,
 restore_colour.py) with --sigma / --scale / --set / --num overriding degradation.sigma / degradation.scale /
-eval.split / eval.num. Its evaluation set comes from `ganjax.tasks.image2image.prepare_evaluation`: the fixed,
-seeded degradations (seed EVAL_SEED_OFFSET + the protocol's config.seed) and, for inpainting, the bucketed
-evaluation masks. Every row restores those batches:
+eval.split / eval.num. Its evaluation set is the one training evaluates on, `Image2Image.evaluation_set`
+(`evaluation_images` then `prepare_evaluation`, ganjax/tasks/image2image_evaluation.py): the fixed, seeded
+degradations (seed EVAL_SEED_OFFSET + the protocol's config.eval.seed) and, for inpainting, the bucketed evaluation
+masks. Every row restores those batches:
 
 - the degraded input as it is (noisy image; grey replicated to RGB; holes left mid-grey);
 - each classical baseline of the task, per image, on what it takes: the noisy image as floats on the 0-255 scale,
@@ -20,10 +21,11 @@ evaluation masks. Every row restores those batches:
   the run's own config but the protocol's evaluation settings, on batches checked to equal the protocol's. A run
   trained on another degradation (a sigma-15 model in a sigma-25 table) is refused.
 
-and is scored by `restored_samples` and the registered metrics exactly as `Image2Image.evaluator` scores it:
-PSNR, SSIM (inpainting: per hole-area bucket, and PSNR inside the holes), FID with --fid (CIFAR-10 recipes: the
-restored test images against the whole clean test split). Seconds per image are the restoration alone (the
-classical call per image; a model's jitted restore, compiled beforehand), on the machine printed with the table.
+and is scored only as `Image2Image.evaluator` scores it: `restored_samples` (each image's
+`ganjax.metrics.fidelity.restoration_scores`, PSNR capped at MAX_PSNR), then `ganjax.scoring.score`: PSNR, SSIM
+(inpainting: per hole-area bucket, and PSNR inside the holes), FID with --fid (CIFAR-10 recipes: the restored test
+images against the whole clean test split). Seconds per image are the restoration alone (the classical call per
+image; a model's jitted restore, compiled beforehand), on the machine printed with the table.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ INPUT_ROWS = {"denoise": "noisy input", "inpaint": "masked input (holes mid-grey
 @dataclasses.dataclass
 class Row:
     """One method's results: its name, the registered metrics' values, the seconds per image (None: no work) and
-    how many images it restored exactly (their PSNR is +inf, and so is the mean the psnr metric reports)."""
+    how many images it restored exactly (their PSNR counts as MAX_PSNR in the mean the psnr metric reports)."""
 
     method: str
     scores: dict[str, float]
@@ -148,8 +150,7 @@ def run_config_on_protocol(run_config, protocol):
     import ml_collections
 
     config = ml_collections.ConfigDict(run_config.to_dict())
-    config.seed = protocol.seed
-    for key in ("split", "num", "path", "y_channel", "crop_border", "batch_size", "metrics"):
+    for key in ("split", "num", "path", "seed", "y_channel", "crop_border", "batch_size", "metrics"):
         config.eval[key] = protocol.eval[key]
     for key in ("inception", "resize", "num_reference", "cache_dir"):
         if key in protocol.eval:
@@ -184,18 +185,15 @@ def load_runs(workdirs: list[str], protocol, protocol_task) -> list:
     return runs
 
 
-def score(batches: list, restored: list, config, mesh):
-    """The registered metrics of one row, as Image2Image.evaluator computes them; the Inception protocol; and the
-    per-image scores."""
-    from ganjax.metrics import METRICS, inception_metrics
-    from ganjax.tasks.image2image import restored_samples
+def score_row(batches: list, restored: list, config, mesh):
+    """The registered metrics of one row, through Image2Image.evaluator's own scoring (`restored_samples`, then
+    `ganjax.scoring.score`); the Inception protocol ({} without an Inception metric); and the per-image scores."""
+    from ganjax.scoring import score
+    from ganjax.tasks.image2image_evaluation import restored_samples
 
-    samples = restored_samples(batches, restored, config.eval.crop_border, mesh)
-    scores: dict[str, float] = {}
-    for name in config.eval.metrics:
-        scores.update(METRICS.get(name)(samples, config))
-    extractor = inception_metrics.extractor_used(samples)
-    return scores, ({} if extractor is None else inception_metrics.protocol(extractor)), samples.per_image
+    samples = restored_samples(batches, restored, config, mesh)
+    evaluation = score(samples, config)
+    return evaluation.scores, evaluation.protocol, samples.per_image
 
 
 def input_row(task: str, batches: list) -> list:
@@ -241,16 +239,16 @@ def model_row(run, batches: list) -> tuple[list, float]:
     import jax
 
     restore = jax.jit(run.task.restore)
-    params, collections = run.state.ema_params, run.state.generator.collections
+    variables = run.state.ema_variables("restorer")
     compiled = {}
     for batch in batches:
         key = jax.tree.map(lambda x: x.shape, batch.degraded)
         if key not in compiled:
-            compiled[key] = restore.lower(params, collections, batch.degraded).compile()
+            compiled[key] = restore.lower(variables, batch.degraded).compile()
     restored, seconds = [], 0.0
     for batch in batches:
         started = time.perf_counter()
-        output = compiled[jax.tree.map(lambda x: x.shape, batch.degraded)](params, collections, batch.degraded)
+        output = compiled[jax.tree.map(lambda x: x.shape, batch.degraded)](variables, batch.degraded)
         restored.append(jax.block_until_ready(output))
         seconds += time.perf_counter() - started
     return restored, seconds
@@ -264,6 +262,7 @@ def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None
     from common import print_table
 
     from ganjax import degradations
+    from ganjax.tasks.image2image_evaluation import MAX_PSNR
 
     def seconds(row: Row) -> str:
         value = row.seconds_per_image
@@ -278,7 +277,7 @@ def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None
             [
                 [
                     row.method,
-                    fmt(row.scores["psnr"], 2) if not row.exact else f"inf ({fmt(row.finite_psnr, 2)}*)",
+                    fmt(row.scores["psnr"], 2) + (f" ({fmt(row.finite_psnr, 2)}*)" if row.exact else ""),
                     fmt(row.scores["ssim"], 4),
                     *([fmt(row.scores["fid"], 2)] if fid else []),
                     seconds(row),
@@ -289,8 +288,9 @@ def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None
         for row in rows:
             if row.exact:
                 print(
-                    f"\n*{row.method}: {row.exact} of {num_images} images restored exactly (PSNR +inf, so the mean the "
-                    f"psnr metric reports is inf); {fmt(row.finite_psnr, 2)} dB is the mean over the other images"
+                    f"\n*{row.method}: {row.exact} of {num_images} images restored exactly (PSNR +inf, counted as "
+                    f"{MAX_PSNR:g} dB in the mean the psnr metric reports); {fmt(row.finite_psnr, 2)} dB is the mean "
+                    "over the other images"
                 )
         return
     buckets = [degradations.bucket_name(index) for index in range(len(degradations.AREA_BUCKETS))]
@@ -331,12 +331,12 @@ def main() -> None:
 
     from ganjax import degradations, parallel
     from ganjax.tasks import build_task
-    from ganjax.tasks.image2image import prepare_evaluation
+    from ganjax.tasks.image2image_evaluation import MAX_PSNR
 
     config = protocol_config(args)
     task = build_task(config)
     runs = load_runs(args.workdir, config, task)
-    batches, description = prepare_evaluation(task, config)
+    batches, description = task.evaluation_set()
     batches = limited(batches, args.limit)
     num_images = sum(len(batch.clean) for batch in batches)
     if args.fid and len({batch.clean.shape[1:] for batch in batches}) > 1:
@@ -347,9 +347,9 @@ def main() -> None:
     inception: dict[str, str] = {}
 
     def add(method: str, restored: list, seconds: float | None) -> None:
-        scores, fid_protocol, per_image = score(batches, restored, config, mesh)  # one FID reference for every row
+        scores, fid_protocol, per_image = score_row(batches, restored, config, mesh)  # one FID reference for all rows
         inception.update(fid_protocol)
-        exact = np.isinf(per_image["psnr"])
+        exact = per_image["psnr"] >= MAX_PSNR
         finite = float(np.mean(per_image["psnr"][~exact])) if exact.any() and not exact.all() else None
         per_second = None if seconds is None else seconds / num_images
         rows.append(Row(method, scores, per_second, int(exact.sum()), finite))
@@ -365,13 +365,13 @@ def main() -> None:
         add(name, restored, seconds)
     for workdir, run in zip(args.workdir, runs, strict=True):
         run_config = run_config_on_protocol(run.config, config)
-        run_batches, run_description = prepare_evaluation(run.task, run_config)
+        run_batches, run_description = run.task.evaluation_set(run_config)
         run_batches = limited(run_batches, args.limit)
         differs = {key for key in description if run_description.get(key) != description[key]} - {"degradation"}
         if differs or not same_batches(run_batches, batches):
             sys.exit(f"{workdir}: refused: its evaluation inputs differ from the protocol's ({run_description})")
         restored, seconds = model_row(run, run_batches)
-        kind = "GAN" if run.task.adversarial else "PSNR"
+        kind = "GAN" if run.task.adversary is not None else "PSNR"
         add(f"{workdir} ({run.config.model.name}, {kind}, step {run.step}, EMA)", restored, seconds)
 
     command = "python benchmarks/restoration.py " + shlex.join(sys.argv[1:])
@@ -387,7 +387,8 @@ def main() -> None:
         seed = description["eval_seed"]
         print(f"- evaluation masks: free-form, hole areas spread evenly over {bucket_names}, mask seed {seed}")
     else:
-        print(f"- degradation seed: {description['eval_seed']} (EVAL_SEED_OFFSET + config.seed {config.seed})")
+        seed = description["eval_seed"]
+        print(f"- degradation seed: {seed} (EVAL_SEED_OFFSET + config.eval.seed {config.eval.seed})")
     print(f"- scored on: {description['channel']}, crop border {description['crop_border']}")
     if inception:
         reference = config.eval.num_reference or "all"

@@ -56,8 +56,8 @@ def measure_memory(args) -> list[dict[str, float]]:
     import jax
 
     from ganjax import parallel
-    from ganjax.state import abstract_state, state_shardings
-    from ganjax.step import batch_spec, jit_train_step
+    from ganjax.compile import abstract_state, jit_train_step, state_shardings
+    from ganjax.state import parameter_counts
     from ganjax.tasks import build_task
 
     results = []
@@ -68,10 +68,10 @@ def measure_memory(args) -> list[dict[str, float]]:
         shardings = state_shardings(task, config.seed, mesh, config.sharding.fsdp_min_size)
         abstract = abstract_state(task, config.seed)
         state = abstract_state(task, config.seed, shardings)
-        batch = batch_spec(task.gan, config.train.batch_size, parallel.step_batch_sharding(mesh))
+        batch = task.batch_spec(config.train.batch_size, parallel.step_batch_sharding(mesh))
         started = time.perf_counter()
         memory = jit_train_step(task, mesh, shardings).lower(state, batch).compile().memory_analysis()
-        params = sum(leaf.size for leaf in jax.tree.leaves((abstract.generator.params, abstract.discriminator.params)))
+        params = sum(parameter_counts(abstract).values())
         results.append(
             {
                 "mesh": dict(mesh.shape),

@@ -58,9 +58,9 @@ def main() -> None:
     from common import machine, print_table
 
     from configs import translate_cifar_to_clipart
-    from ganjax.data.sources import model_range_to_uint8, uint8_to_model_range
+    from ganjax.images import model_range_to_uint8, uint8_to_model_range
     from ganjax.runs import load_run
-    from ganjax.tasks.cyclegan import evaluation_inputs, score_translations
+    from ganjax.tasks.cyclegan_evaluation import evaluation_inputs, score_translations
 
     runs = [load_run(workdir) for workdir in args.workdir]
     config = runs[0].config if runs else translate_cifar_to_clipart.get_config()
@@ -71,9 +71,9 @@ def main() -> None:
         from ganjax.tasks import build_task
 
         task = build_task(config)
-    photos, name = evaluation_inputs(config, task, "a", config.eval.num)
+    photos, name = evaluation_inputs(config, "a", task.shape("a"), config.eval.num)
     photos = np.asarray(photos)
-    drawings = np.asarray(evaluation_inputs(config, task, "b", 10**9)[0])
+    drawings = np.asarray(evaluation_inputs(config, "b", task.shape("b"), 10**9)[0])
     photo_pixels = model_range_to_uint8(photos)
     rows = []
 
@@ -99,12 +99,9 @@ def main() -> None:
     for workdir, run in zip(args.workdir, runs, strict=True):
         cycle = jax.jit(run.task.cycle)
         size = config.eval.batch_size
-        jax.block_until_ready(cycle(run.state.ema_params, run.state.generator.collections, photos[:size]))
+        jax.block_until_ready(cycle(run.state, photos[:size]))
         started = time.perf_counter()
-        pairs = [
-            jax.block_until_ready(cycle(run.state.ema_params, run.state.generator.collections, photos[i : i + size]))
-            for i in range(0, len(photos), size)
-        ]
+        pairs = [jax.block_until_ready(cycle(run.state, photos[i : i + size])) for i in range(0, len(photos), size)]
         seconds = (time.perf_counter() - started) / len(photos)
         translated = np.concatenate([np.asarray(pair[0]) for pair in pairs])
         cycled = np.concatenate([np.asarray(pair[1]) for pair in pairs])

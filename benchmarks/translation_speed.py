@@ -52,11 +52,12 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 
 from configs import translate_cifar_to_clipart  # noqa: E402
 from ganjax import parallel  # noqa: E402
+from ganjax.compile import create_state, jit_train_step, state_shardings  # noqa: E402
 from ganjax.data.domains import DOMAINS, batch_key  # noqa: E402
 from ganjax.penalties import Inputs  # noqa: E402
-from ganjax.state import create_state, state_shardings  # noqa: E402
-from ganjax.step import discriminator_objective, jit_train_step  # noqa: E402
+from ganjax.state import parameter_counts  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
+from ganjax.tasks.cyclegan import DIRECTIONS, DISCRIMINATORS  # noqa: E402
 
 ROWS = {"cpu": "cpu", "full": ""}  # row name -> variant of configs/translate_cifar_to_clipart.py
 WARMUP = 2  # steps of each side before timing (the first PyTorch steps allocate)
@@ -92,7 +93,7 @@ def ganjax_runners(config: ml_collections.ConfigDict, images: dict[str, np.ndarr
     spec = task.batch_spec(config.train.batch_size, sharding)
     assert all(spec[key].shape == value.shape for key, value in local.items()), (spec, local)
     batch = parallel.global_batch(local, sharding)
-    num_params = sum(x.size for x in jax.tree.leaves((state.generator.params, state.discriminator.params)))
+    num_params = sum(parameter_counts(state).values())
     runners = {}
     if parts:
         # a state of their own: the step donates its state
@@ -112,17 +113,21 @@ def ganjax_part_runners(task, state, batch):
     """(run, sync) of the generators' objective with its gradient, and of the discriminators' (on the newest
     generated images, as a full pool shows about half of them), each jitted alone as the step computes it."""
     real = {domain: batch[batch_key(domain, "image")][0] for domain in DOMAINS}
-    g, d = state.generator, state.discriminator
+    g_params = {direction: state.networks[direction].params for direction in DIRECTIONS}
+    g_collections = {direction: state.networks[direction].collections for direction in DIRECTIONS}
+    d = {domain: state.networks[name] for domain, name in DISCRIMINATORS.items()}
+    d_params = {domain: net.params for domain, net in d.items()}
 
     @jax.jit
     def generators(g_params, d_params):
         def objective(params):
-            return task.generator_objective(params, g.collections, d.replace(params=d_params), real["a"], real["b"])
+            discriminators = {domain: net.replace(params=d_params[domain]) for domain, net in d.items()}
+            return task.generator_objective(params, g_collections, discriminators, real["a"], real["b"])
 
         (loss, (_, fakes, _)), grads = jax.value_and_grad(objective, has_aux=True)(g_params)
         return loss, grads, fakes
 
-    _, _, fakes = generators(g.params, d.params)
+    _, _, fakes = generators(g_params, d_params)
     fakes = jax.lax.stop_gradient(fakes)
     key = jax.random.PRNGKey(0)
 
@@ -130,16 +135,13 @@ def ganjax_part_runners(task, state, batch):
     def discriminators(d_params):
         def objective(params):
             results = [
-                discriminator_objective(
-                    task.discriminator(domain),
-                    task.loss,
-                    {},
-                    {},
+                task.adversary(domain).objective(
                     params[domain],
-                    d.collections[domain],
+                    d[domain].collections,
                     Inputs(real[domain], None),
                     Inputs(fakes[domain], None),
                     key,
+                    regularize=False,
                 )[0]
                 for domain in DOMAINS
             ]
@@ -148,8 +150,8 @@ def ganjax_part_runners(task, state, batch):
         return jax.value_and_grad(objective)(d_params)
 
     return {
-        "generators": (lambda: generators(g.params, d.params), jax.block_until_ready),
-        "discriminators": (lambda: discriminators(d.params), jax.block_until_ready),
+        "generators": (lambda: generators(g_params, d_params), jax.block_until_ready),
+        "discriminators": (lambda: discriminators(d_params), jax.block_until_ready),
     }
 
 

@@ -26,7 +26,7 @@ the shared data folder ($GANJAX_DATA_DIR, default ../shared/data), in fresh runs
 
 `python -m ganjax.evaluate` has no flag for `eval.num_bound_images` or `eval.iwae_samples`, so the bounds on a subset
 are computed by this script's `--bound WORKDIR` mode, in a subprocess too: ganjax's Python API as evaluate uses it
-(`ganjax.runs.load_run`, then the run's `task.evaluator` with those two fields of the saved config changed).
+(`ganjax.runs.load_run`, then the evaluator of the task built from the saved config with those two fields changed).
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def compute_bound(args: argparse.Namespace) -> None:
 
     from ganjax import parallel
     from ganjax.runs import load_run
+    from ganjax.tasks import build_task
 
     saved = load_run(args.bound)
     config = ml_collections.ConfigDict(saved.config.to_dict())
@@ -156,7 +157,7 @@ def compute_bound(args: argparse.Namespace) -> None:
     mesh = parallel.make_mesh(ml_collections.ConfigDict({parallel.DATA_AXIS: -1}))
     state = jax.device_put(saved.state, parallel.replicated(mesh))
     started = time.perf_counter()
-    evaluation = saved.task.evaluator(config, mesh)(state)
+    evaluation = build_task(config).evaluator(mesh)(state)
     seconds = time.perf_counter() - started
     results = {**evaluation.scores, **evaluation.protocol, "step": saved.step, "seconds": seconds}
     print(json.dumps(results, indent=2))

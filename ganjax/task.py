@@ -54,8 +54,8 @@ def check_task_options(config: ml_collections.ConfigDict, task: Task) -> None:
     for metric in config.eval.metrics:
         check(
             scored_by.get(metric, task.name) == task.name,
-            f"--config.eval.metrics asks for {metric}, which only {scored_by.get(metric)} runs score; this is a "
-            f"{task.name} run",
+            f"--config.eval.metrics asks for {metric}, which only {scored_by.get(metric)} runs score; this run's "
+            f"task is {task.name}",
         )
 
 
@@ -209,7 +209,7 @@ class Generative:
 
     def _maps_no_images(self) -> ConfigError:
         return ConfigError(
-            f"this is a {self.name} run, which generates images from noise: python -m ganjax.restore works on runs "
+            f"{self.name} runs generate images from noise: python -m ganjax.restore works on runs "
             "of configs/restore_*.py and configs/translate_*.py; draw samples with python sample.py --workdir W"
         )
 
@@ -222,6 +222,6 @@ class Mapping:
     def draw(self, state: TrainState, request: DrawRequest) -> Drawing:
         del state, request
         raise ConfigError(
-            f"this is a {self.name} run, which maps images to images: sample.py draws from GANs and VAEs; restore or "
+            f"{self.name} runs map images to images: sample.py draws from GANs and VAEs; restore or "
             "translate images with python -m ganjax.restore --workdir W"
         )

@@ -134,4 +134,4 @@ def test_the_cpu_recipes_build_their_corrective_restorer(recipe, variant, restor
     task = build_task(config)
     assert config.model.name == restorer and type(task.restorer.module).__module__ == "ganjax.models.corrective"
     state = jax.eval_shape(task.init_state, 0)  # the crop fits the restorer and the state builds
-    assert jax.tree.leaves(state.generator.params)
+    assert jax.tree.leaves(state.networks["restorer"].params)

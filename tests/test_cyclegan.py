@@ -29,16 +29,18 @@ from helpers import (
 from PIL import Image
 
 from configs import translate_cifar_to_clipart, translate_folders
+from ganjax.adversarial import Adversary
 from ganjax.cli import CPU_FLAGS_ENV
 from ganjax.errors import ConfigError, DataError
 from ganjax.losses import LOSSES
-from ganjax.models.restoration import Restorer
+from ganjax.models.restorers import Restorer
 from ganjax.penalties import Inputs
 from ganjax.runs import load_run
-from ganjax.step import discriminator_objective
 from ganjax.tasks import build_task
-from ganjax.tasks.cyclegan import CycleGan, empty_pool, query_pool
+from ganjax.tasks.cyclegan import CycleGan
+from ganjax.tasks.image_pool import empty_pool, query_pool
 from ganjax.train import train_and_evaluate
+from ganjax.updates import Ema
 
 NUM_STEPS = 4  # the tiny recipe's
 STOP_AT = NUM_STEPS // 2  # the step during which the stopped run is asked to stop
@@ -69,21 +71,32 @@ class _MeanCritic(nn.Module):
 
 def _toy_cyclegan(identity_weight: float) -> CycleGan:
     """a2b(x) = 0.5 x, b2a(x) = 3 x, each critic the mean pixel: a CycleGAN whose objective is worked by hand."""
+    critic = Adversary(_MeanCritic(), LOSSES.get("least_squares"), optax.sgd(1.0))
     return CycleGan(
         a2b=Restorer(_Scale(0.5), 1, 1),
         b2a=Restorer(_Scale(3.0), 1, 1),
-        discriminator_a=_MeanCritic(),
-        discriminator_b=_MeanCritic(),
+        adversary_a=critic,
+        adversary_b=critic,
         shape_a=(2, 2, 1),
         shape_b=(2, 2, 1),
-        loss=LOSSES.get("least_squares"),
         adversarial_weight=2.0,
         cycle_weight=10.0,
         identity_weight=identity_weight,
         pool_size=0,
         g_optimizer=optax.sgd(1.0),
-        d_optimizer=optax.sgd(1.0),
+        ema=Ema(),
     )
+
+
+def _generators(state) -> tuple[dict, dict]:
+    """The generators' parameters and collections by direction, as `generator_objective` takes them."""
+    directions = ("a2b", "b2a")
+    return {d: state.networks[d].params for d in directions}, {d: state.networks[d].collections for d in directions}
+
+
+def _discriminators(state) -> dict:
+    """The discriminators by the domain they judge."""
+    return {"a": state.networks["d_a"], "b": state.networks["d_b"]}
 
 
 @pytest.mark.parametrize("identity_weight", [5.0, 0.0])
@@ -91,9 +104,7 @@ def test_the_generators_objective_by_hand(identity_weight):
     task = _toy_cyclegan(identity_weight)
     state = task.init_state(0)
     real_a, real_b = jnp.full((1, 2, 2, 1), 0.2), jnp.full((1, 2, 2, 1), -0.4)
-    total, (_, fakes, terms) = task.generator_objective(
-        state.generator.params, state.generator.collections, state.discriminator, real_a, real_b
-    )
+    total, (_, fakes, terms) = task.generator_objective(*_generators(state), _discriminators(state), real_a, real_b)
     # a2b(a) = 0.1, b2a(b) = -1.2; cycles: b2a(0.1) = 0.3 (|0.3 - 0.2| = 0.1), a2b(-1.2) = -0.6 (|-0.6 + 0.4| = 0.2);
     # identities: a2b(b) = -0.2 (|-0.2 + 0.4| = 0.2), b2a(a) = 0.6 (|0.6 - 0.2| = 0.4); least squares' generator
     # side, 1/2 (D(fake) - 1)^2 with D the mean: 1/2 (0.1 - 1)^2 = 0.405 and 1/2 (-1.2 - 1)^2 = 2.42.
@@ -185,8 +196,12 @@ def _tiny_config(domains, **overrides) -> ml_collections.ConfigDict:
 
 
 def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(domains):
+    task = build_task(_tiny_config(domains))
     task = dataclasses.replace(
-        build_task(_tiny_config(domains)), g_optimizer=optax.sgd(1.0), d_optimizer=optax.sgd(1.0)
+        task,
+        g_optimizer=optax.sgd(1.0),
+        adversary_a=dataclasses.replace(task.adversary_a, optimizer=optax.sgd(1.0)),
+        adversary_b=dataclasses.replace(task.adversary_b, optimizer=optax.sgd(1.0)),
     )
     state = task.init_state(0)
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
@@ -200,33 +215,32 @@ def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(doma
     def step_taken(old, new):  # SGD with rate 1: old - new is the gradient
         return jax.tree.map(lambda x, y: np.asarray(x) - np.asarray(y), old, new)
 
+    params, collections = _generators(state)
     g_grads, (_, fakes, _) = jax.grad(task.generator_objective, has_aux=True)(
-        state.generator.params, state.generator.collections, state.discriminator, real["a"], real["b"]
+        params, collections, _discriminators(state), real["a"], real["b"]
     )
-    taken = step_taken(state.generator.params, new_state.generator.params)
+    taken = step_taken(params, _generators(new_state)[0])
     for direction in ("a2b", "b2a"):
         for got, want in zip(jax.tree.leaves(taken[direction]), jax.tree.leaves(g_grads[direction]), strict=True):
             np.testing.assert_allclose(got, want, atol=1e-5)
         assert all(np.abs(x).max() > 0 for x in jax.tree.leaves(taken[direction])), direction
     # The pools start empty and hold more than a batch: each discriminator sees the images just generated.
     for domain in ("a", "b"):
-        d = state.discriminator
+        d, adversary = _discriminators(state)[domain], task.adversary(domain)
+        assert adversary.penalties == ()  # the loss alone
 
-        def own(params, domain=domain, d=d):
-            return discriminator_objective(
-                task.discriminator(domain),
-                task.loss,
-                {},
-                {},
+        def own(params, domain=domain, d=d, adversary=adversary):
+            return adversary.objective(
                 params,
-                d.collections[domain],
+                d.collections,
                 Inputs(real[domain], None),
                 Inputs(fakes[domain], None),
                 jax.random.PRNGKey(0),
+                regularize=True,
             )[0]
 
-        d_grads = jax.grad(own)(d.params[domain])
-        taken = step_taken(d.params[domain], new_state.discriminator.params[domain])
+        d_grads = jax.grad(own)(d.params)
+        taken = step_taken(d.params, _discriminators(new_state)[domain].params)
         for got, want in zip(jax.tree.leaves(taken), jax.tree.leaves(d_grads), strict=True):
             np.testing.assert_allclose(got, want, atol=1e-5)
         assert all(np.abs(x).max() > 0 for x in jax.tree.leaves(taken)), domain
@@ -281,10 +295,10 @@ def test_a_stopped_run_resumed_by_train_py_equals_the_straight_run_pools_include
     # The pools filled in the first step (6 images of a batch of 8) and were swapping when the run stopped.
     assert all(int(pool.count) == a.task.pool_size for pool in a.state.pools.values())
     initial = a.task.init_state(a.config.seed)
-    for net in ("generator", "discriminator"):
-        for name in getattr(initial, net).params:
-            before, after = getattr(initial, net).params[name], getattr(a.state, net).params[name]
-            assert not any(np.array_equal(x, y) for x, y in zip(*map(jax.tree.leaves, (before, after)), strict=True))
+    assert set(a.state.networks) == {"a2b", "b2a", "d_a", "d_b"}
+    for name in a.state.networks:
+        before, after = initial.networks[name].params, a.state.networks[name].params
+        assert not any(np.array_equal(x, y) for x, y in zip(*map(jax.tree.leaves, (before, after)), strict=True))
     assert without_timing(records(straight)) == without_timing(records(resumed))
     final = records(straight)[-1]
     assert final["step"] == NUM_STEPS and 0 < final["edge_ssim"] < 1 and np.isfinite(final["cycle_psnr"])
@@ -310,7 +324,7 @@ def test_the_restore_cli_translates_a_folder_of_odd_sizes_in_either_direction(tm
         output = np.asarray(Image.open(tmp_path / "out" / f"{name}.png"))
         assert output.shape == pixels.shape
         expected = run.task.translate(
-            direction, run.state.ema_params, run.state.generator.collections, jnp.asarray(pixels[None] / 127.5 - 1.0)
+            direction, run.state.ema_variables(direction), jnp.asarray(pixels[None] / 127.5 - 1.0)
         )
         expected = np.clip(np.round((np.asarray(expected[0]) + 1.0) * 127.5), 0, 255)
         assert np.abs(output.astype(np.float64) - expected).max() <= 1  # rounding of float32 on either side
@@ -321,7 +335,9 @@ def test_the_restore_cli_translates_a_folder_of_odd_sizes_in_either_direction(tm
 
 def test_a_domain_with_other_channels_than_its_models_is_refused(tmp_path, domains):
     config = _tiny_config(domains, **{"model.channels_b": 1, "objective.identity_weight": 0.0})
-    with pytest.raises(ConfigError, match=r"built for 1-channel images of domain b \(--config.model.channels_b\), but"):
+    with pytest.raises(
+        ConfigError, match=r"domain b.s model was built for 1-channel images \(--config.model.channels_b\), but"
+    ):
         train_and_evaluate(config, tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 

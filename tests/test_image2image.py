@@ -30,11 +30,12 @@ from PIL import Image
 from ganjax.config import validate_config
 from ganjax.degradations import DEGRADATIONS, Degraded, apply_mask, centre_mask
 from ganjax.errors import ConfigError, DataError
+from ganjax.images import apply_tiled, pixels_to_model_range
 from ganjax.metrics.fidelity import rgb_to_ycbcr
 from ganjax.reconstruction import CHARBONNIER_EPSILON, RECONSTRUCTION_LOSSES
 from ganjax.runs import load_run
 from ganjax.tasks import build_task
-from ganjax.tasks.image2image import MAX_PSNR, EvaluationBatch, restore_tiled, restored_samples, to_model_range
+from ganjax.tasks.image2image_evaluation import MAX_PSNR, EvaluationBatch, restored_samples
 from ganjax.train import train_and_evaluate
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))
@@ -135,7 +136,7 @@ def test_inpainting_network_input_is_the_masked_image_then_the_mask_and_restorin
     composite = np.asarray(task.composite(output, degraded))
     np.testing.assert_array_equal(composite, np.where(mask == 1, 0.7, np.asarray(clean)))
 
-    restored = np.asarray(restore(state.ema_params, state.generator.collections, degraded))
+    restored = np.asarray(restore(state.ema_variables("restorer"), degraded))
     known = np.broadcast_to(mask == 0, restored.shape)
     np.testing.assert_array_equal(restored[known], np.asarray(clean)[known])  # bit for bit
     assert not np.allclose(restored[~known], 0.0)  # the holes hold the network's output, not the zeros it saw
@@ -160,17 +161,17 @@ def test_restore_pads_odd_sizes_to_the_size_multiple_and_returns_the_input_size(
     assert task.restorer.size_multiple == 4
     clean = jax.random.uniform(jax.random.PRNGKey(3), (1, 33, 21, 3), minval=-1.0, maxval=1.0)
     degraded = apply_mask(clean, centre_mask(33, 21, 0.5))
-    restored = np.asarray(restore(state.ema_params, state.generator.collections, degraded))
+    restored = np.asarray(restore(state.ema_variables("restorer"), degraded))
     assert restored.shape == (1, 33, 21, 3) and np.all(np.isfinite(restored))
     known = np.broadcast_to(np.asarray(degraded.mask) == 0, restored.shape)
     np.testing.assert_array_equal(restored[known], np.asarray(clean)[known])
 
     # A size that is already a multiple is not padded: exactly the network's output (composited).
     inner = jax.tree.map(lambda x: x[:, :32, :20], degraded)
-    variables = {"params": state.ema_params, **state.generator.collections}
+    variables = state.ema_variables("restorer")
     direct = task.restorer.module.apply(variables, task.network_input(inner), train=False)
     np.testing.assert_array_equal(
-        np.asarray(restore(state.ema_params, state.generator.collections, inner)),
+        np.asarray(restore(state.ema_variables("restorer"), inner)),
         np.asarray(task.composite(direct, inner)),
     )
 
@@ -178,7 +179,7 @@ def test_restore_pads_odd_sizes_to_the_size_multiple_and_returns_the_input_size(
 def test_restore_upscales_odd_sizes_by_the_scale(sr4):
     _, state, restore = sr4
     low = jax.random.uniform(jax.random.PRNGKey(4), (2, 7, 5, 1), minval=-1.0, maxval=1.0)
-    restored = restore(state.ema_params, state.generator.collections, Degraded(low, None))
+    restored = restore(state.ema_variables("restorer"), Degraded(low, None))
     assert restored.shape == (2, 28, 20, 1)
 
 
@@ -197,32 +198,35 @@ def test_the_discriminator_trains_only_with_an_adversarial_weight(weight):
     def changed(before, after) -> list[bool]:
         return [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True)]
 
-    assert all(changed(state.generator.params, new_state.generator.params))
-    d_changed = changed(state.discriminator, new_state.discriminator)  # parameters, statistics, optimizer state
+    assert all(changed(state.networks["restorer"].params, new_state.networks["restorer"].params))
     # The restorer's losses by hand: its output in training mode (batch statistics) on the x4 bicubic downscale
     # (deterministic: no key drawn), the L1 distance to the clean batch, and the non-saturating loss softplus(-l)
     # of the logits that the discriminator as this step left it gives the output beside its condition.
-    g = state.generator
+    g = state.networks["restorer"]
     low = task.degradation(None, clean).image
     restored, _ = task.restorer.module.apply(
         {"params": g.params, **g.collections}, low, train=True, mutable=list(g.collections)
     )
     reconstruction = np.mean(np.abs(np.asarray(restored) - np.asarray(clean)))
     np.testing.assert_allclose(metrics["g_reconstruction"], reconstruction, rtol=1e-6)
-    if weight == 0:  # no discriminator: an empty one (its optimizer's step count aside), which the step leaves alone
-        assert jax.tree.leaves(state.discriminator.params) == [] and state.discriminator.collections == {}
-        assert not any(d_changed)
+    if weight == 0:  # no discriminator: the state holds the restorer alone, before the step and after
+        assert set(state.networks) == set(new_state.networks) == {"restorer"}
         assert not [key for key in metrics if key.startswith("d_")], metrics
         assert "g_adversarial" not in metrics
         np.testing.assert_allclose(metrics["g_loss"], reconstruction, rtol=1e-6)
     else:
-        assert jax.tree.leaves(state.discriminator.params)
-        assert all(changed(state.discriminator.params, new_state.discriminator.params))
+        assert set(state.networks) == set(new_state.networks) == {"restorer", "discriminator"}
+        before, after = state.networks["discriminator"], new_state.networks["discriminator"]
+        assert jax.tree.leaves(before.params)
+        assert all(changed(before.params, after.params))
         assert {"d_loss", "d_real_logit", "d_fake_logit", "d_grad_norm", "d_nonfinite"} <= metrics.keys()
-        d = new_state.discriminator
         condition = np.repeat(np.repeat(np.asarray(low), 4, axis=1), 4, axis=2)  # nearest-neighbour x4
-        logits, _ = task.discriminator.apply(
-            {"params": d.params, **d.collections}, restored, condition, train=False, mutable=list(d.collections)
+        logits, _ = task.adversary.module.apply(
+            {"params": after.params, **after.collections},
+            restored,
+            condition,
+            train=False,
+            mutable=list(after.collections),
         )
         adversarial = np.mean(np.logaddexp(0.0, -np.asarray(logits, np.float64)))
         np.testing.assert_allclose(metrics["g_adversarial"], adversarial, rtol=1e-5)
@@ -266,8 +270,9 @@ def test_a_restoration_run_resumes_exactly(denoise_runs):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # Both networks trained, so the comparison covers the discriminator and its optimizer too.
     initial = a.task.init_state(a.config.seed)
-    for net in ("generator", "discriminator"):
-        before, after = jax.tree.leaves(getattr(initial, net).params), jax.tree.leaves(getattr(a.state, net).params)
+    assert set(a.state.networks) == {"restorer", "discriminator"}
+    for net in ("restorer", "discriminator"):
+        before, after = jax.tree.leaves(initial.networks[net].params), jax.tree.leaves(a.state.networks[net].params)
         assert not any(np.array_equal(x, y) for x, y in zip(before, after, strict=True)), net
 
     def training(workdir):
@@ -291,14 +296,18 @@ def test_a_restoration_run_resumes_exactly(denoise_runs):
 @needs_restoration_sets
 def test_tiles_with_more_context_than_the_receptive_field_restore_as_the_whole_image(denoise_runs):
     run = load_run(denoise_runs[0])
-    restore = jax.jit(run.task.restore)
+    restore, variables = jax.jit(run.task.restore), run.state.ema_variables("restorer")
     noisy = jax.random.uniform(jax.random.PRNGKey(6), (1, 37, 53, 1), minval=-1.0, maxval=1.0)
-    whole = restore_tiled(restore, run.state, Degraded(noisy, None), 1, tile=64, overlap=8)
-    tiled = restore_tiled(restore, run.state, Degraded(noisy, None), 1, tile=24, overlap=8)
+
+    def restore_tiled(tile: int, overlap: int) -> np.ndarray:
+        return apply_tiled(lambda x: restore(variables, x), Degraded(noisy, None), 1, tile=tile, overlap=overlap)
+
+    whole = restore_tiled(tile=64, overlap=8)
+    tiled = restore_tiled(tile=24, overlap=8)
     assert whole.shape == tiled.shape == (1, 37, 53, 1)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     # Without the context, the tiles' borders differ: the test above does see the seams.
-    seams = restore_tiled(restore, run.state, Degraded(noisy, None), 1, tile=24, overlap=0)
+    seams = restore_tiled(tile=24, overlap=0)
     assert np.abs(seams - whole).max() > 1e-3
 
 
@@ -326,7 +335,7 @@ def test_restore_cli_restores_a_folder_of_odd_sizes_tiled_or_not(tmp_path, denoi
     # The tiled image is the whole image's restoration (up to the rounding to 8 bits of values 1e-5 apart).
     run = load_run(straight)
     odd = jnp.asarray(images["odd"][None], jnp.float32) / 127.5 - 1.0
-    whole = jax.jit(run.task.restore)(run.state.ema_params, run.state.generator.collections, Degraded(odd, None))
+    whole = jax.jit(run.task.restore)(run.state.ema_variables("restorer"), Degraded(odd, None))
     expected = np.clip(np.round((np.asarray(whole[0], np.float64) + 1.0) * 127.5), 0, 255)
     written = np.asarray(Image.open(out / "odd.png"), np.float64)[..., None]
     assert np.abs(written - expected).max() <= 1
@@ -417,10 +426,16 @@ def test_images_smaller_than_the_crop_are_refused(tmp_path):
     _refused(config, tmp_path, DataError, match)
 
 
+def _built(config: ml_collections.ConfigDict) -> None:
+    """The config checked as train.py checks it before compiling: its shared fields, then its task's options."""
+    validate_config(config)
+    build_task(config)
+
+
 def test_restoration_metrics_in_a_gan_config_are_refused():
-    with pytest.raises(ConfigError, match=r"asks for psnr, which only image2image runs score; this is a gan run"):
-        validate_config(tiny_dcgan_config(**{"eval.metrics": ("fid", "psnr")}))
-    validate_config(tiny_dcgan_config(**{"eval.metrics": ("fid",)}))  # and the GAN's own metrics are fine
+    with pytest.raises(ConfigError, match=r"asks for psnr, which only image2image runs score; this run.s task is gan"):
+        _built(tiny_dcgan_config(**{"eval.metrics": ("fid", "psnr")}))
+    _built(tiny_dcgan_config(**{"eval.metrics": ("fid",)}))  # and the GAN's own metrics are fine
 
 
 @pytest.mark.slow
@@ -441,7 +456,8 @@ def test_restore_cli_refuses_a_run_that_is_not_a_restoration_run(tmp_path):
     inputs = tmp_path / "images"
     write_png(inputs / "a.png", _random_pixels(0, 28, 28, 1))
     result = restore_cli(f"--workdir={workdir}", f"--input={inputs}", f"--out={tmp_path / 'out'}")
-    assert f"{workdir} is a gan run, not an image2image or cyclegan one" in one_error_line(result)
+    refusal = "gan runs generate images from noise: python -m ganjax.restore works on runs of"
+    assert refusal in one_error_line(result)
     assert "sample.py" in result.stderr and not (tmp_path / "out").exists()
 
 
@@ -452,9 +468,11 @@ def test_restored_samples_scores_by_group_over_batches_and_caps_exact_restoratio
         EvaluationBatch(clean, Degraded(jnp.zeros((2, 12, 12, 1)), None), ["a", "b"], (0, 1)),
         EvaluationBatch(clean, Degraded(jnp.zeros((2, 12, 12, 1)), None), ["a", "b"], (2, 3)),
     ]
-    exact = to_model_range(clean)
-    off_by_one = to_model_range(clean + 1.0)  # every pixel one level off: 20 log10(255) dB
-    samples = restored_samples(batches, [jnp.stack([exact[0], off_by_one[0]]), jnp.stack([off_by_one[0]] * 2)], 0)
+    exact = pixels_to_model_range(clean)
+    off_by_one = pixels_to_model_range(clean + 1.0)  # every pixel one level off: 20 log10(255) dB
+    config = ml_collections.ConfigDict({"eval": {"y_channel": False, "crop_border": 0}})
+    restored = [jnp.stack([exact[0], off_by_one[0]]), jnp.stack([off_by_one[0]] * 2)]
+    samples = restored_samples(batches, restored, config)
     one_level = 20 * np.log10(255.0)
     means = samples.mean("psnr")
     np.testing.assert_allclose(means["psnr/a"], (MAX_PSNR + one_level) / 2, rtol=1e-5)

@@ -18,7 +18,7 @@ from ml_collections import config_flags
 from ganjax.errors import ConfigError
 from ganjax.models import MODELS
 from ganjax.runs import load_run
-from ganjax.sampling import generate_ema, make_generate, normal_latents
+from ganjax.sampling import normal_latents
 from ganjax.train import train_and_evaluate
 
 # Each exercises a different part of the step: DCGAN with batch norm, SNGAN with several D steps and spectral norm,
@@ -96,9 +96,9 @@ def test_recipe_trains_saves_resumes_and_samples(tmp_path, rgb32_npz, name):
     run = load_run(workdir)
     assert run.step == tiny.train.num_steps
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(run.state))
-    networks = run.task.gan.networks
+    networks = run.task.networks
     labels = jax.numpy.arange(4) % networks.num_classes if networks.num_classes else None
-    images = generate_ema(make_generate(networks), run.state, normal_latents(0, 4, networks.latent_dim), labels)
+    images = run.task.sampler()(run.state, normal_latents(0, 4, networks.latent_dim), labels)
     assert images.shape == (4, 32, 32, 3)
     samples = sorted(path.name for path in (workdir / "samples").iterdir())
     assert samples == [f"samples_{step:08d}.png" for step in range(2, tiny.train.num_steps + 1, 2)]

@@ -43,7 +43,7 @@ def ganjax_sizes(config) -> tuple[list[int], list[int]]:
     state = jax.eval_shape(build_task(config).init_state, 0)
     return tuple(
         sorted(math.prod(leaf.shape) for leaf in jax.tree.leaves(net.params))
-        for net in (state.generator, state.discriminator)
+        for net in (state.networks["generator"], state.networks["discriminator"])
     )
 
 

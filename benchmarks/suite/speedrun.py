@@ -26,11 +26,10 @@ def run(section: Section, args) -> None:
 
     from configs import cifar10_speedrun
     from ganjax import parallel
-    from ganjax.data.sources import model_range_to_uint8
+    from ganjax.compile import compile_train_steps, create_state, state_shardings
+    from ganjax.images import model_range_to_uint8, uint8_to_model_range
     from ganjax.metrics.statistics import fit_gaussian, frechet_distance
-    from ganjax.sampling import generate_ema, make_generate, normal_latents, random_labels
-    from ganjax.state import create_state, state_shardings
-    from ganjax.step import compile_train_steps
+    from ganjax.sampling import normal_latents, random_labels
     from ganjax.tasks import build_task
 
     config = cifar10_speedrun.get_config("tiny" if args.tiny else "")
@@ -67,7 +66,7 @@ def run(section: Section, args) -> None:
     def sample_batch(key):
         index_key, flip_key = jax.random.split(key)
         index = jax.random.randint(index_key, (d_steps, batch_size), 0, device_images.shape[0])
-        images = device_images[index].astype(jnp.float32) * (2.0 / 255.0) - 1.0
+        images = uint8_to_model_range(device_images[index])
         flip = jax.random.bernoulli(flip_key, 0.5, (d_steps, batch_size, 1, 1, 1))
         batch = {"image": jnp.where(flip, images[..., ::-1, :], images)}
         if conditional:
@@ -82,13 +81,13 @@ def run(section: Section, args) -> None:
     step_fn = compile_train_steps(task, mesh, shardings, state, batch)[True]
     section.extra["compile_s"] = round(time.perf_counter() - clock_started, 2)
 
-    generate = make_generate(task.gan.networks)
+    sample = task.sampler()  # the EMA generator, in chunks
     latents = normal_latents(12345, num_samples, config.model.latent_dim)
     sample_labels = random_labels(12345, num_samples, config.model.num_classes)
 
     def evaluate(clock: float, steps: int) -> float:
         started = time.perf_counter()
-        samples = generate_ema(generate, state, latents, sample_labels, chunk=1000)
+        samples = sample(state, latents, sample_labels)
         fid = frechet_distance(fit_gaussian(fid_features(model_range_to_uint8(samples))), test_stats)
         eval_s = time.perf_counter() - started
         row = {

@@ -73,8 +73,8 @@ def ganjax_step(config, batch_size: int):
     import numpy as np
 
     from ganjax import parallel
-    from ganjax.state import create_state, state_shardings
-    from ganjax.step import compile_train_steps
+    from ganjax.compile import compile_train_steps, create_state, state_shardings
+    from ganjax.state import parameter_counts
     from ganjax.tasks import build_task
 
     config.train.batch_size = batch_size
@@ -95,9 +95,9 @@ def ganjax_step(config, batch_size: int):
     started = time.perf_counter()
     compiled = compile_train_steps(task, mesh, shardings, state, batch)[True]
     compile_seconds = time.perf_counter() - started
-    params = tuple(
-        int(sum(x.size for x in jax.tree.leaves(net.params))) for net in (state.generator, state.discriminator)
-    )
+    counts = parameter_counts(state)  # what generates (generator, restorer or VAE), and the discriminator if any
+    d_params = counts.pop("discriminator", 0)
+    params = (int(sum(counts.values())), int(d_params))
     holder = {"state": state}
 
     def run():

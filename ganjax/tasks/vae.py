@@ -325,10 +325,11 @@ class VaeTask(Generative, VaeGanUpdate):
             f"--config.eval.metrics asks for {', '.join(bounds)}, a bound on the pixels' likelihood, but a VAE-GAN "
             "(--config.objective.likelihood=discriminator) has none: score it with fid, kid or precision_recall",
         )
+        penalties = [name for name, weight in config.penalties.items() if weight]
         check(
-            vae_gan or not any(config.penalties.values()),
-            "--config.penalties regularise a discriminator, and a VAE has one only as a VAE-GAN "
-            "(--config.objective.likelihood=discriminator)",
+            vae_gan or not penalties,
+            f"--config.penalties.{', '.join(penalties)} regularises a discriminator, and a VAE has one only as a "
+            "VAE-GAN (--config.objective.likelihood=discriminator)",
         )
         g_optimizer, d_optimizer = make_optimizers(config)
         adversary = None
