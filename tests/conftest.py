@@ -25,9 +25,23 @@ COMPILATION_CACHE = REPO / ".pytest_cache" / "jax-compilation-cache"
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-# Subprocesses (train.py, sample.py) share the cache through the environment.
+# The tests' models are tiny: compiling them costs far more than running them, so XLA skips most of its optimisation
+# passes (the same programs, less optimised; benchmarks/RESULTS.md, "The test suite after issue 22", has the time it
+# saves). Speed is measured by benchmarks/, never here.
+jax.config.update("jax_disable_most_optimizations", True)
+# Subprocesses (train.py, sample.py) share the cache and the setting through the environment.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(COMPILATION_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
+
+@pytest.fixture
+def optimized_xla():
+    """XLA's optimisations on, for a test that runs one program for many steps: there they repay their compile time
+    (the toy ring's 2,000 steps: 43 s with them, 57 s without, on a 2-core Xeon of these machines)."""
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", True)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +54,11 @@ def npz(tmp_path_factory) -> pathlib.Path:
 def rgb32_npz(tmp_path_factory) -> pathlib.Path:
     """256 labelled 32x32 RGB images, CIFAR-10's shape, in an .npz file; tests read it, none writes it."""
     return write_digit_npz(tmp_path_factory.mktemp("data") / "rgb32.npz", size=32, channels=3)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that hold slow tests first, in their order, then the others: pytest-xdist hands whole files to the
+    workers in this order, so the long ones start early and the two workers finish close together instead of one
+    finishing a long file alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

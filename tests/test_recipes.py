@@ -83,6 +83,7 @@ def _tiny_recipe(name: str, npz, **overrides) -> ml_collections.ConfigDict:
     return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_trains_saves_resumes_and_samples(tmp_path, rgb32_npz, name):
     workdir = tmp_path / name

@@ -66,7 +66,8 @@ def test_divergence_stops_with_the_network_and_step_and_keeps_the_last_checkpoin
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(run.state))
 
 
-def test_toy_ring_covers_the_modes(tmp_path):
+@pytest.mark.slow
+def test_toy_ring_covers_the_modes(tmp_path, optimized_xla):
     config = toy_ring_config(**{"train.sample_every": 0, "eval.every": 0})
     train_and_evaluate(config, tmp_path / "ring")
     final = records(tmp_path / "ring")[-1]
