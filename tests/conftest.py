@@ -38,7 +38,7 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 @pytest.fixture
 def optimized_xla():
     """XLA's optimisations on, for a test that runs one program for many steps: there they repay their compile time
-    (the toy ring's 2,000 steps: 43 s with them, 57 s without, on a 2-core Xeon of these machines)."""
+    (the toy ring's 2,000 steps; benchmarks/RESULTS.md, "The test suite after issue 22")."""
     jax.config.update("jax_disable_most_optimizations", False)
     yield
     jax.config.update("jax_disable_most_optimizations", True)
