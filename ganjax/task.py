@@ -1,5 +1,5 @@
 """What the training loop, the CLIs and the sweeps need from a kind of model: the `Task` protocol, and `TASKS`,
-where each task registers its builder (ganjax/tasks/).
+where each task registers its class (ganjax/tasks/).
 
 A task is built from a validated config by `ganjax.tasks.build_task` and is then the whole description of the
 model: nothing is passed to it twice. It supplies its state at step 0, its train step, the batch that step takes,
