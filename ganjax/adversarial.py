@@ -20,7 +20,7 @@ from flax import linen as nn
 from ganjax.losses import LOSSES, LossPair
 from ganjax.penalties import PENALTIES, Inputs
 from ganjax.state import NetworkState, PyTree, init_network
-from ganjax.updates import Gather, Metrics, apply_network, health, update_network
+from ganjax.updates import ONE_DEVICE, Layout, Metrics, apply_network, health, update_network
 
 LossFn = Callable[[jax.Array, jax.Array], LossPair]
 
@@ -78,14 +78,14 @@ class Adversary:
         """The discriminator's state at step 0; `inputs` are examples of its arguments."""
         return init_network(self.module, self.optimizer, key, *inputs)
 
-    def logits(self, d: NetworkState, inputs: Inputs, gather: Gather = lambda params: params) -> jax.Array:
+    def logits(self, d: NetworkState, inputs: Inputs, layout: Layout = ONE_DEVICE) -> jax.Array:
         """D's logits on `inputs` in inference mode, differentiable in the inputs."""
-        return apply_network(self.module, gather(d.params), d.collections, inputs.images, inputs.labels, train=False)[0]
+        return apply_network(self.module, layout.gather(d.params), d.collections, *inputs, train=False)[0]
 
-    def generator_loss(self, d: NetworkState, real: Inputs, fake: Inputs, gather: Gather = lambda p: p) -> jax.Array:
+    def generator_loss(self, d: NetworkState, real: Inputs, fake: Inputs, layout: Layout = ONE_DEVICE) -> jax.Array:
         """The generator's side of the loss, D applied as it stands. Only relativistic losses read the real logits;
         for the others XLA drops that pass."""
-        return self.loss(self.logits(d, real, gather), self.logits(d, fake, gather))[1]
+        return self.loss(self.logits(d, real, layout), self.logits(d, fake, layout))[1]
 
     def objective(
         self, params: PyTree, collections: PyTree, real: Inputs, fake: Inputs, key: jax.Array, *, regularize: bool
@@ -126,10 +126,10 @@ class Adversary:
         key: jax.Array,
         *,
         regularize: bool,
-        gather: Gather = lambda params: params,
+        layout: Layout = ONE_DEVICE,
         prefix: str = "d",
     ) -> tuple[NetworkState, Metrics, jax.Array]:
-        """One update of the discriminator on `objective`. `gather` lays the parameters out where D is applied.
+        """One update of the discriminator on `objective`; `layout` gathers the parameters where D is applied.
 
         Returns:
           (the updated network, its metrics named `<prefix>_<metric>`, with gradient and parameter norms and the
@@ -137,7 +137,7 @@ class Adversary:
         """
 
         def objective(params):
-            return self.objective(gather(params), d.collections, real, fake, key, regularize=regularize)
+            return self.objective(layout.gather(params), d.collections, real, fake, key, regularize=regularize)
 
         (total, (collections, metrics, real_logits)), grads = jax.value_and_grad(objective, has_aux=True)(d.params)
         d = update_network(self.optimizer, d.replace(collections=collections), grads)

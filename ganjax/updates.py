@@ -9,7 +9,6 @@ ganjax/adversarial.py.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +20,6 @@ from ganjax.state import NetworkState, PyTree
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-Gather = Callable[[PyTree], PyTree]
 
 
 def apply_network(

@@ -247,7 +247,7 @@ class CycleGan(Mapping):
                     Inputs(shown, None),
                     jax.random.fold_in(penalty_key, index),
                     regularize=regularize,
-                    gather=layout.gather,
+                    layout=layout,
                     prefix=name,
                 )
                 metrics |= d_metrics
@@ -314,13 +314,13 @@ class CycleGan(Mapping):
         """Translates the first eval.num images of domain A's evaluation set and computes config.eval.metrics."""
         inputs, name = evaluation_inputs(self.config, "a", self.shape_a, self.config.eval.num)
         cycle = jax.jit(self.cycle, out_shardings=parallel.replicated(mesh))
-        size = self.config.eval.batch_size
+        size, feature_mesh = self.config.eval.batch_size, parallel.local_mesh()
 
         def evaluate(state: TrainState) -> Evaluation:
             pairs = [cycle(state, inputs[start : start + size]) for start in range(0, len(inputs), size)]
             translated = np.concatenate([np.asarray(pair[0]) for pair in pairs])
             cycled = np.concatenate([np.asarray(pair[1]) for pair in pairs])
-            return score_translations(self.config, np.asarray(inputs), translated, cycled, name, parallel.local_mesh())
+            return score_translations(self.config, np.asarray(inputs), translated, cycled, name, feature_mesh)
 
         return evaluate
 

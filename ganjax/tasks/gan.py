@@ -162,9 +162,7 @@ class Gan(Generative):
             )
             fake = Inputs(augmented(fake_key, jax.lax.stop_gradient(fake_images), p), fake_labels)
             real = Inputs(augmented(real_key, real.images, p), real.labels)
-            d, metrics, real_logits = adversary.update(
-                d, real, fake, penalty_key, regularize=regularize, gather=layout.gather
-            )
+            d, metrics, real_logits = adversary.update(d, real, fake, penalty_key, regularize=regularize, layout=layout)
             return d, g_collections, metrics, real_logits
 
         def generator_update(g: NetworkState, d: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
@@ -177,7 +175,7 @@ class Gan(Generative):
                     generator, layout.gather(params), g.collections, z, fake_labels, train=True
                 )
                 fake = Inputs(augmented(fake_key, fake, p), fake_labels)
-                return adversary.generator_loss(d, real, fake, layout.gather), collections
+                return adversary.generator_loss(d, real, fake, layout), collections
 
             (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
             g = update_network(self.g_optimizer, g.replace(collections=collections), grads)
@@ -260,11 +258,13 @@ class Gan(Generative):
         sample, seed = self.sampler(mesh), self.config.eval.seed + EVAL_SEED_OFFSET
         latent_dim, num_classes = self.networks.latent_dim, self.networks.num_classes
 
+        feature_mesh = parallel.local_mesh()
+
         def evaluate(state: TrainState) -> Evaluation:
             def draw(num: int) -> np.ndarray:
                 return sample(state, normal_latents(seed, num, latent_dim), random_labels(seed + 1, num, num_classes))
 
-            return score(Samples(draw, parallel.local_mesh()), self.config)
+            return score(Samples(draw, feature_mesh), self.config)
 
         return evaluate
 

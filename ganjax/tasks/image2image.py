@@ -171,7 +171,7 @@ class Image2Image(Mapping):
                     fake,
                     penalty_key,
                     regularize=regularize,
-                    gather=layout.gather,
+                    layout=layout,
                 )
 
             def objective(restored: jax.Array):
@@ -179,7 +179,7 @@ class Image2Image(Mapping):
                 if adversary is None:
                     return reconstruction, {"g_reconstruction": reconstruction}
                 adversarial = adversary.generator_loss(
-                    networks[DISCRIMINATOR], Inputs(clean, condition), Inputs(restored, condition), layout.gather
+                    networks[DISCRIMINATOR], Inputs(clean, condition), Inputs(restored, condition), layout
                 )
                 total = reconstruction + self.adversarial_weight * adversarial
                 return total, {"g_reconstruction": reconstruction, "g_adversarial": adversarial}
@@ -211,7 +211,7 @@ class Image2Image(Mapping):
 
     def evaluation_set(self, config: ml_collections.ConfigDict | None = None):
         """The evaluation set of `config` (default the run's) in batches, degraded, and its protocol."""
-        config = config or self.config
+        config = self.config if config is None else config
         images, name = evaluation_images(config, self.channels, self.restorer.size_multiple, self.degradation.scale)
         return prepare_evaluation(config, self.degradation, images, name)
 
@@ -238,13 +238,12 @@ class Image2Image(Mapping):
         """Restores the evaluation set, degraded the same way every time, and computes config.eval.metrics."""
         batches, description = self.evaluation_set()
         restore = jax.jit(self.restore, out_shardings=parallel.replicated(mesh))
+        feature_mesh = parallel.local_mesh()
 
         def evaluate(state: TrainState) -> Evaluation:
             variables = state.ema_variables(RESTORER)
             restored = [restore(variables, batch.degraded) for batch in batches]
-            return score(
-                restored_samples(batches, restored, self.config, parallel.local_mesh()), self.config, description
-            )
+            return score(restored_samples(batches, restored, self.config, feature_mesh), self.config, description)
 
         return evaluate
 

@@ -248,7 +248,7 @@ class VaeTask(Generative, VaeGanUpdate):
         test, protocol = evaluation_images(config, config.eval.num_bound_images) if wants_bounds else (None, {})
         if "iwae" in config.eval.metrics:
             protocol["iwae_samples"] = str(config.eval.iwae_samples)
-        batch = config.eval.batch_size
+        batch, feature_mesh = config.eval.batch_size, parallel.local_mesh()
 
         def evaluate(state: TrainState) -> Evaluation:
             def draw(num: int) -> np.ndarray:
@@ -267,7 +267,7 @@ class VaeTask(Generative, VaeGanUpdate):
 
             levels = self.likelihood.levels if self.likelihood is not None else 256
             size = int(np.prod(self.networks.sample_shape))
-            return score(BoundSamples(draw, bounds, size, levels, parallel.local_mesh()), config, protocol)
+            return score(BoundSamples(draw, bounds, size, levels, feature_mesh), config, protocol)
 
         return evaluate
 

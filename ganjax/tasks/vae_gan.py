@@ -59,7 +59,7 @@ class VaeGanUpdate:
             Inputs(fakes, None),
             penalty_key,
             regularize=regularize,
-            gather=layout.gather,
+            layout=layout,
         )
         d_variables = {"params": layout.gather(d.params), **d.collections}
         real_logits, real_features = self.judge(d_variables, images)
