@@ -133,11 +133,8 @@ def test_evaluate_cli_on_a_run_uses_the_runs_own_settings_and_weights(evaluated_
     folder, _, weights = evaluated_run
     # The command computes as the in-loop evaluation did: on this process's 8 CPU devices (conftest.py), with XLA's
     # default convolutions (the command-line tools ask for its Eigen ones; GANJAX_CPU_FLAGS=0 keeps the default).
-    # Then it gives the run's numbers bit for bit. Each difference alone changes the programs: the Inception features
-    # of these images move by up to 1.5e-5 with Eigen's convolutions and by 6e-6 on one device (8 images per call,
-    # not 1 per device: XLA:CPU computes a batch of one otherwise), and FID from 16 images in its sixth or
-    # seventh digit (measured here: 1.0e-6 relative on one device, 7.6e-7 with Eigen's convolutions; the pair gave
-    # 152.11097 against the loop's 152.11118 where a tolerance of 1e-6 failed).
+    # Then it gives the run's numbers bit for bit. Either difference alone changes the programs, and FID in its sixth
+    # or seventh digit (benchmarks/RESULTS.md, "The test suite after issue 22", has the measured sizes).
     as_the_loop = {"JAX_NUM_CPU_DEVICES": str(jax.device_count()), CPU_FLAGS_ENV: "0"}
     result = _evaluate(f"--workdir={folder / 'run'}", f"--out={tmp_path / 'run.json'}", **as_the_loop)
     assert result.returncode == 0, result.stderr
