@@ -39,6 +39,26 @@ T = TypeVar("T")
 RECORD_NAME = "integrity.json"
 _PARTIAL_RECORD_NAME = RECORD_NAME + ".partial"
 _LISTED = 3  # problems or leaves named in one message; the rest are counted
+# Orbax cuts every replicated array into one slice per replica, so that the replicas write it in parallel; each slice
+# shape is one more XLA program (a `slice`) to compile and run. For the small arrays of a GAN's state that costs far
+# more than it saves: a tiny 8-device BigGAN's two saves took 10.6 s instead of 2.2 s (benchmarks/RESULTS.md, "The
+# test suite after issue 22"). Slices under this many bytes are not made: the array's first replica writes it whole.
+_MIN_REPLICA_SLICE_BYTES = 4 << 20
+
+
+def _state_handler() -> ocp.PyTreeCheckpointHandler:
+    """Orbax's handler of a tree of arrays (the leaf types of its StandardCheckpointHandler), jax.Arrays written with
+    `_MIN_REPLICA_SLICE_BYTES`."""
+    jax_arrays = ocp.type_handlers.ArrayHandler(min_slice_bytes_for_replica_parallel=_MIN_REPLICA_SLICE_BYTES)
+    scalars = ocp.type_handlers.ScalarHandler()
+    registry = ocp.type_handlers.create_type_handler_registry(
+        (jax.Array, jax_arrays),
+        (np.ndarray, ocp.type_handlers.NumpyHandler()),
+        (np.number, scalars),
+        (int, scalars),
+        (float, scalars),
+    )
+    return ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
 
 
 def _listing(items: list[str]) -> str:
@@ -158,7 +178,7 @@ class Checkpoints:
             lightweight_initialize=True,
         )
         handlers = {
-            "state": ocp.StandardCheckpointHandler(),
+            "state": _state_handler(),
             "config": ocp.JsonCheckpointHandler(),
             "metrics": ocp.JsonCheckpointHandler(),
         }
@@ -185,7 +205,7 @@ class Checkpoints:
         self._finish_save()
         if step in self._manager.all_steps():
             self._manager.delete(step)
-        items = {"state": ocp.args.StandardSave(state), "config": ocp.args.JsonSave(config)}
+        items = {"state": ocp.args.PyTreeSave(state), "config": ocp.args.JsonSave(config)}
         if metrics is not None:
             items["metrics"] = ocp.args.JsonSave(metrics)
         self._manager.save(step, args=ocp.args.Composite(**items), force=True)
@@ -264,7 +284,12 @@ class Checkpoints:
         self._check_layout(step)
         self._check_compatible(step, abstract_state, config)
         state = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    abstract_state, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state)
+                )
+            ),
         ).state
         non_finite = _non_finite_leaves(state)
         if non_finite:
