@@ -25,6 +25,7 @@ from ganjax.errors import GanjaxError
 
 T = TypeVar("T")
 CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+MIN_COMPILE_TIME_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 CPU_FLAGS_ENV = "GANJAX_CPU_FLAGS"
 _CONVOLUTION_FUSION_FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
 _EIGEN_CONVOLUTIONS_FLAG = f"--{_CONVOLUTION_FUSION_FLAG_NAME}=-individual_convolution"
@@ -68,11 +69,13 @@ def use_fast_cpu_convolutions() -> None:
 def enable_compilation_cache() -> None:
     """Keeps compiled programs on disk so that a restarted or resumed run skips compilation.
 
-    The folder is $JAX_COMPILATION_CACHE_DIR when set (JAX reads it itself), else ~/.cache/ganjax/jax.
+    The folder is $JAX_COMPILATION_CACHE_DIR when set (JAX reads it itself), else ~/.cache/ganjax/jax. Programs that
+    compiled in under $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS are not kept (JAX reads it too), else under 0.5 s.
     """
     if not os.environ.get(CACHE_ENV):
         jax.config.update("jax_compilation_cache_dir", str(pathlib.Path.home() / ".cache" / "ganjax" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if not os.environ.get(MIN_COMPILE_TIME_ENV):
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def run_reporting_errors(function: Callable[..., T], *args, **kwargs) -> T:

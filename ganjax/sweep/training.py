@@ -231,19 +231,32 @@ class _UnitLoop:
         yield
         self._clock = (step, time.perf_counter())
 
-    def _member_state(self, state: TrainState, index: int) -> TrainState:
-        return jax.device_put(jax.tree.map(lambda leaf: leaf[index], state), self.evaluation_device)
+    @staticmethod
+    def _on_host(state: TrainState) -> TrainState:
+        """The stacked state copied to host memory once, so that a member's state is a numpy view
+        (`_member_on_host`): slicing on the device would compile and run a program per leaf and member index."""
+        return jax.device_get(state)
+
+    @staticmethod
+    def _member_on_host(host_state: TrainState, index: int) -> TrainState:
+        return jax.tree.map(lambda leaf: leaf[index], host_state)
+
+    def _member_state(self, host_state: TrainState, index: int) -> TrainState:
+        """Member `index`'s state, from the stacked state on the host, on the evaluation device."""
+        return jax.device_put(self._member_on_host(host_state, index), self.evaluation_device)
 
     def _save(self, step: int, state: TrainState) -> None:
+        host_state = self._on_host(state)
         for index, member in self._alive_members():
-            member.checkpoints.save(step, jax.tree.map(lambda leaf, i=index: leaf[i], state), member.config_json)
+            member.checkpoints.save(step, self._member_on_host(host_state, index), member.config_json)
         for _, member in self._alive_members():
             member.checkpoints.wait()
             plan_lib.write_status(member.folder, plan_lib.RUNNING, step, wall_time_s=member.wall_time_s())
 
     def _evaluate(self, step: int, state: TrainState) -> None:
+        host_state = self._on_host(state)
         for index, member in self._alive_members():
-            member_state = self._member_state(state, index)
+            member_state = self._member_state(host_state, index)
             evaluation = self.evaluators[index](member_state)
             if not evaluation.scores:
                 continue
@@ -298,8 +311,9 @@ class _UnitLoop:
                 # from the checkpoint before, drops the later records and makes them again, identically.
                 if is_due(step, train.sample_every, last=last):
                     with self._paused(step):
+                        host_state = self._on_host(state)
                         for index, member in self._alive_members():
-                            picture = self.sample_grids[index](self._member_state(state, index))
+                            picture = self.sample_grids[index](self._member_state(host_state, index))
                             member.writer.picture(step, "samples", picture)
                 if is_due(step, self.config.eval.every, last=last):
                     with self._paused(step):
