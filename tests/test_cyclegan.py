@@ -216,7 +216,7 @@ def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(doma
         return jax.tree.map(lambda x, y: np.asarray(x) - np.asarray(y), old, new)
 
     params, collections = _generators(state)
-    g_grads, (_, fakes, _) = jax.grad(task.generator_objective, has_aux=True)(
+    g_grads, (_, fakes, _) = jax.jit(jax.grad(task.generator_objective, has_aux=True))(
         params, collections, _discriminators(state), real["a"], real["b"]
     )
     taken = step_taken(params, _generators(new_state)[0])
@@ -239,7 +239,7 @@ def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(doma
                 regularize=True,
             )[0]
 
-        d_grads = jax.grad(own)(d.params)
+        d_grads = jax.jit(jax.grad(own))(d.params)
         taken = step_taken(d.params, _discriminators(new_state)[domain].params)
         for got, want in zip(jax.tree.leaves(taken), jax.tree.leaves(d_grads), strict=True):
             np.testing.assert_allclose(got, want, atol=1e-5)
