@@ -257,11 +257,13 @@ def test_bad_specs_get_one_line_errors_before_anything_compiles(tmp_path):
         "[]": "returned no runs",
     }
     for sweep, message in cases.items():
-        process = _sweep_cli("run", str(_spec(tmp_path, sweep)), f"--workdir={tmp_path / 'sweep'}", "--dry-run")
-        _, err = process.communicate(timeout=120)
-        assert process.returncode == 2 and message in err and "Traceback" not in err, err
+        with pytest.raises(ConfigError, match=message) as refused:
+            runner.prepare(_spec(tmp_path, sweep), tmp_path / "sweep", [], dry_run=True)
+        assert "\n" not in str(refused.value)
+    # Through the CLI: its one line on stderr and exit status 2.
     spec = _spec(tmp_path, "h.seeds(2)")
     process = _sweep_cli("run", str(spec), f"--workdir={tmp_path / 'sweep'}", "--device-memory-gb=0.00001")
     _, err = process.communicate(timeout=120)
     assert process.returncode == 2 and "one run of this sweep needs about" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "sweep").exists()
