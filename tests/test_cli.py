@@ -142,7 +142,13 @@ def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
 def test_sampling_a_conditional_model_by_class(tmp_path, rgb32_npz):
     config = importlib.import_module("configs.cifar10_sngan").get_config("tiny")
     config.update_from_flattened_dict(
-        {"model.num_classes": 10, "data.name": "npz", "data.path": str(rgb32_npz), "train.num_steps": 1}
+        {
+            "model.num_classes": 10,
+            "data.name": "npz",
+            "data.path": str(rgb32_npz),
+            "train.num_steps": 1,
+            "optim.d_steps": 1,
+        }
     )
     workdir = tmp_path / "conditional"
     train_and_evaluate(config, workdir)
