@@ -55,7 +55,10 @@ under compile=True and compiled only in the G update.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+from collections.abc import Callable
 
 import ml_collections
 import torch
@@ -557,15 +560,52 @@ def _squared_input_gradient(outputs: torch.Tensor, inputs: torch.Tensor) -> torc
     return gradients.float().square().flatten(1).sum(1)
 
 
-def torch_runner(
+@dataclasses.dataclass(frozen=True)
+class TorchTraining:
+    """A recipe's training in PyTorch (`torch_training`).
+
+    Attributes:
+      run: run() does one step and returns {"d_loss", "g_loss"} as 0-d tensors of the device (the D loss of the last
+        D update, without penalties).
+      sync: sync(result) waits for the device.
+      generator: G as trained (eager), whose batch-norm statistics are the ones its EMA is sampled with, as ganjax's.
+      ema: the EMA of G's parameters, in the order of generator.parameters().
+      g_params, d_params: trainable parameter counts.
+    """
+
+    run: Callable[[], dict[str, torch.Tensor]]
+    sync: Callable[[object], None]
+    generator: nn.Module
+    ema: list[torch.Tensor]
+    g_params: int
+    d_params: int
+
+    @torch.no_grad()
+    def ema_samples(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The EMA generator in inference mode (as ganjax's `generate`): z (N, latent_dim) -> (N, C, H, W)."""
+        generator = copy.deepcopy(self.generator).eval()
+        for parameter, average in zip(generator.parameters(), self.ema, strict=True):
+            parameter.copy_(average)
+        return generator(z, labels)
+
+
+def torch_runner(config: ml_collections.ConfigDict, batch_size: int, **kwargs):
+    """`torch_training(config, batch_size, **kwargs)` as ((run, sync), (G parameters, D parameters)), the pair that
+    benchmarks/common.py's interleaved_seconds_per_call takes."""
+    training = torch_training(config, batch_size, **kwargs)
+    return (training.run, training.sync), (training.g_params, training.d_params)
+
+
+def torch_training(
     config: ml_collections.ConfigDict,
     batch_size: int,
     *,
     dtype: str | None = None,
     compile: bool = False,
     device: str | torch.device | None = None,
-):
-    """The recipe's training step in PyTorch, on random real data of the recipe's shape.
+    real_batches: Callable[[], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+) -> TorchTraining:
+    """The recipe's training step in PyTorch.
 
     Args:
       config: a ganjax GAN config (configs/cifar10_*.py): model, loss, penalties, penalty_interval, optim, ema,
@@ -574,11 +614,9 @@ def torch_runner(
       dtype: "float32" or "bfloat16" (torch.autocast); None: config.model.dtype.
       compile: torch.compile the two modules (see the module's docstring for what stays eager).
       device: where to run; None: CUDA when available, else the CPU.
-
-    Returns:
-      ((run, sync), (G parameters, D parameters)): run() does one step and returns {"d_loss", "g_loss"} as 0-d
-      tensors of the device (the D loss of the last D update, without penalties); sync(result) waits for the device.
-      The pair suits benchmarks/common.py's interleaved_seconds_per_call.
+      real_batches: real_batches() -> (images (batch_size, C, H, W) in [-1, 1], labels (batch_size,) or None) on
+        `device`, the real data of one discriminator update; None: the same d_steps random batches at every step
+        (for speed measurements).
     """
     model = config.model
     dtype = dtype or model.get("dtype", "float32")
@@ -620,6 +658,7 @@ def torch_runner(
         real_labels = list(torch.randint(0, num_classes, (d_steps, batch_size), device=device))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
     counter = {"step": 0}
+    last_real = {}  # the real batch of the last D update, which the relativistic losses' G update reads
 
     def generator_inputs():
         z = torch.randn(batch_size, latent_dim, device=device)
@@ -630,7 +669,8 @@ def torch_runner(
         with torch.no_grad(), autocast:
             z, fake_labels = generator_inputs()
             fake = generator(z, fake_labels)  # training mode: batch norm statistics advance
-        real, labels = reals[index].detach(), real_labels[index]
+        real, labels = real_batches() if real_batches else (reals[index].detach(), real_labels[index])
+        last_real.update(real=real.detach(), labels=labels)
         d_opt.zero_grad(set_to_none=True)
         # A pass whose logits are differentiated twice (R1, R2) runs the eager D: compiled graphs have no double
         # backward.
@@ -666,7 +706,9 @@ def torch_runner(
             z, fake_labels = generator_inputs()
             fake_logits = discriminator(generator(z, fake_labels), fake_labels)
             # Only the relativistic losses read D's real logits in G's update (ganjax's XLA drops the pass otherwise).
-            real_logits = discriminator(reals[-1], real_labels[-1]) if relativistic else fake_logits.detach()
+            real_logits = (
+                discriminator(last_real["real"], last_real["labels"]) if relativistic else fake_logits.detach()
+            )
             _, g_loss = loss(real_logits, fake_logits)
         g_loss.backward()
         for group in g_opt.param_groups:
@@ -693,4 +735,4 @@ def torch_runner(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    return (run, sync), (g_params, d_params)
+    return TorchTraining(run, sync, g_eager, ema, g_params, d_params)

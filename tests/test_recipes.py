@@ -72,8 +72,9 @@ def test_the_launch_command_selects_the_variant(name):
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_an_unknown_variant_lists_the_valid_ones(name):
+    valid = ", ".join(importlib.import_module(f"configs.{name}").VARIANTS) + ", or none for the full recipe"
     with pytest.raises(
-        ConfigError, match=rf"unknown variant 'huge' \(--config configs/{name}.py:VARIANT\); valid: tiny"
+        ConfigError, match=rf"unknown variant 'huge' \(--config configs/{name}.py:VARIANT\); valid: {valid}$"
     ):
         _get_config(name, "huge")
 
