@@ -14,7 +14,7 @@ from ganjax.data.pipeline import crop_shape
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError, check
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS, PER_IMAGE_METRICS
+from ganjax.metrics import METRICS, PER_IMAGE_METRICS, lpips
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
 from ganjax.metrics.likelihood import BOUND_SCORES
@@ -33,6 +33,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         DATASETS.get(dataset)
     for metric in config.eval.metrics:
         METRICS.get(metric)
+        if metric in lpips.METRIC_NETWORKS:
+            lpips.weights_path(lpips.METRIC_NETWORKS[metric])  # says what to install when the weights are absent
     for augmentation in config.augment.policy:
         AUGMENTATIONS.get(augmentation)
     SCHEDULES.get(config.optim.schedule)

@@ -21,7 +21,8 @@ class DataError(ConfigError):
 
 
 class UnsafeArchiveError(GanjaxError, ValueError):
-    """A weights archive is not a TorchScript archive of tensors and module state, or names code that is not allowed."""
+    """A weights file is not what it should be (a TorchScript archive of tensors and module state, a pickle of numpy
+    arrays in dicts), or names code that is not allowed."""
 
 
 class NoClassifierError(ConfigError):

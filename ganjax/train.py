@@ -192,8 +192,8 @@ class _Reporter:
 
 
 class BestCheckpoint:
-    """Keeps the state with the best `metric` seen so far in `directory` (the lowest FID or KID, the highest PSNR or
-    SSIM: `HIGHER_IS_BETTER`), with its scores and evaluation protocol.
+    """Keeps the state with the best `metric` seen so far in `directory` (the lowest FID, KID or LPIPS, the highest
+    PSNR or SSIM: `HIGHER_IS_BETTER`), with its scores and evaluation protocol.
 
     Survives restarts: the best value is read back from the checkpoint (verified; when it is damaged, a warning says
     so and the next evaluation becomes the best). Inactive when `metric` is empty.

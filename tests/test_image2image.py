@@ -472,7 +472,7 @@ def test_restored_samples_scores_by_group_over_batches_and_caps_exact_restoratio
     ]
     exact = pixels_to_model_range(clean)
     off_by_one = pixels_to_model_range(clean + 1.0)  # every pixel one level off: 20 log10(255) dB
-    config = ml_collections.ConfigDict({"eval": {"y_channel": False, "crop_border": 0}})
+    config = ml_collections.ConfigDict({"eval": {"y_channel": False, "crop_border": 0, "metrics": ("psnr",)}})
     restored = [jnp.stack([exact[0], off_by_one[0]]), jnp.stack([off_by_one[0]] * 2)]
     samples = restored_samples(batches, restored, config)
     one_level = 20 * np.log10(255.0)

@@ -7,13 +7,14 @@ FID, KID and precision/recall in one evaluation share one set of samples and one
 Image-to-image models evaluate with a `ScoredSamples`: the images they made from an evaluation set of inputs
 (restored test images, translated test photos), which the Inception metrics read like any samples, together with
 per-image scores that the per-image metrics average, over all images and per group (inpainting's hole-area
-buckets): PSNR and SSIM against the clean image (ganjax/metrics/fidelity.py) for restoration; the edge-map SSIM
-between input and translation (ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction for
-unpaired translation.
+buckets): PSNR, SSIM and LPIPS against the clean image (ganjax/metrics/fidelity.py, lpips.py) for restoration;
+the edge-map SSIM between input and translation (ganjax/metrics/translation.py) and the PSNR of the cycle's
+reconstruction for unpaired translation.
 
-Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS`, `fid`, `kid`,
-`precision_recall`, `inception_score` (ganjax/metrics/inception_metrics.py), and a VAE's bounds on the test
-log-likelihood, `elbo` and `iwae` (ganjax/metrics/likelihood.py).
+Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS` (among them `lpips` and
+`lpips_vgg`, which need the `lpips` extra), `fid`, `kid`, `precision_recall`, `inception_score`
+(ganjax/metrics/inception_metrics.py), and a VAE's bounds on the test log-likelihood, `elbo` and `iwae`
+(ganjax/metrics/likelihood.py).
 """
 
 from ganjax.metrics import inception_metrics, likelihood  # noqa: F401  (importing registers their metrics)

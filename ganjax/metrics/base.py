@@ -13,15 +13,24 @@ import numpy as np
 
 from ganjax.data import ring
 from ganjax.errors import ConfigError
+from ganjax.metrics.lpips import METRIC_NETWORKS
 from ganjax.registry import Registry
 
 T = TypeVar("T")
 METRICS: Registry = Registry("metric", config_key="eval.metrics")
-# The per-image metrics, each better when higher: means of scores an evaluation computed per image (which task
-# scores which: the tasks' `metrics`, ganjax/tasks/).
-PER_IMAGE_METRICS = ("psnr", "ssim", "psnr_hole", "edge_ssim", "cycle_psnr")
-# Scores that are better when higher (the others, FID and KID, are better when lower).
-HIGHER_IS_BETTER = (*PER_IMAGE_METRICS, "modes_covered", "high_quality_share", "precision", "recall", "inception_score")
+# The per-image metrics: means of scores an evaluation computed per image (which task scores which: the tasks'
+# `metrics`, ganjax/tasks/). LPIPS (ganjax/metrics/lpips.py) is a distance, better when lower; the others are better
+# when higher.
+PER_IMAGE_METRICS = ("psnr", "ssim", "psnr_hole", "edge_ssim", "cycle_psnr", *METRIC_NETWORKS)
+# Scores that are better when higher (the others, FID, KID and LPIPS, are better when lower).
+HIGHER_IS_BETTER = (
+    *(name for name in PER_IMAGE_METRICS if name not in METRIC_NETWORKS),
+    "modes_covered",
+    "high_quality_share",
+    "precision",
+    "recall",
+    "inception_score",
+)
 
 
 class Samples:

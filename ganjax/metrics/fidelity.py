@@ -3,16 +3,20 @@
 Every function takes float images of pixel values on the 0-255 scale, NHWC (B, H, W, C), and returns one value per
 image, (B,); all are pure jnp and compile under `jax.jit`. The super-resolution tables score the luma channel only
 (`rgb_to_y`) with `scale` border pixels cropped (`crop_border`); denoising tables score grey images whole.
-`restoration_scores` does the whole protocol for uint8 images.
+`restoration_scores` does the whole protocol for uint8 images, and adds LPIPS (ganjax/metrics/lpips.py) when asked.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ganjax.images import pixels_to_model_range
+from ganjax.metrics import lpips
 
 PEAK = 255.0
 SSIM_WINDOW = 11  # Gaussian window side, pixels
@@ -103,16 +107,25 @@ def restoration_scores(
     y_channel: bool,
     crop: int,
     mask: np.ndarray | None = None,
+    lpips_metrics: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
-    """PSNR and SSIM of uint8 (B, H, W, C) images of one size: {"psnr": (B,), "ssim": (B,)[, "psnr_hole": (B,)]}.
+    """PSNR and SSIM of uint8 (B, H, W, C) images of one size: {"psnr": (B,), "ssim": (B,)[, "psnr_hole": (B,)]},
+    and the LPIPS metrics asked for.
 
     y_channel: score BT.601 luma (`rgb_to_y`, float Y) of RGB images; grey images (C = 1) are scored as they are,
     their values taken as Y. crop: border pixels removed from each side first (the SR scale, in the tables).
     mask: (B, H, W, 1), 1.0 in holes; adds "psnr_hole", the PSNR inside the (cropped) holes.
+    lpips_metrics: the LPIPS metrics to add, by name ("lpips": AlexNet, "lpips_vgg": VGG16; `lpips.METRIC_NETWORKS`),
+      each (B,): the distance between the images as given (RGB, or grey repeated to RGB; `y_channel` does not
+      apply), `crop` border pixels removed, scaled to [-1, 1]; lower is better.
     """
     restored, clean = jnp.asarray(restored_uint8, jnp.float32), jnp.asarray(clean_uint8, jnp.float32)
     hole = None if mask is None else jnp.asarray(mask, jnp.float32)
-    return {name: np.asarray(value) for name, value in _scores(restored, clean, hole, y_channel, crop).items()}
+    scores = {name: np.asarray(value) for name, value in _scores(restored, clean, hole, y_channel, crop).items()}
+    for name in lpips_metrics:
+        pair = (pixels_to_model_range(crop_border(images, crop)) for images in (restored, clean))
+        scores[name] = lpips.distance(*pair, network=lpips.METRIC_NETWORKS[name])
+    return scores
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))

@@ -14,8 +14,8 @@ For inpainting the restorer sees the masked image and the mask, and its output k
 Evaluation restores every image of the evaluation set at its own size (padded to the network's size multiple, cropped
 back), always with the same degradations, and scores it against the clean image in the tables' conventions
 (ganjax/tasks/image2image_evaluation.py): PSNR and SSIM on the 0-255 scale, optionally on the luminance, with
-`eval.crop_border` pixels cropped; PSNR inside the holes and per hole-area bucket for inpainting; and the Inception
-metrics (FID) of the restored set against the clean split.
+`eval.crop_border` pixels cropped; PSNR inside the holes and per hole-area bucket for inpainting; LPIPS (`lpips`,
+`lpips_vgg`); and the Inception metrics (FID) of the restored set against the clean split.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ganjax.data import Source
 from ganjax.degradations import Degraded
 from ganjax.errors import check
 from ganjax.images import apply_tiled, image_grid, pixels_to_model_range
+from ganjax.metrics import lpips
 from ganjax.models.pix2pix import build_patch_discriminator
 from ganjax.models.restorers import Restorer, build_restorer
 from ganjax.optim import make_optimizers
@@ -73,7 +74,7 @@ class Image2Image(Mapping):
     """
 
     name: ClassVar[str] = "image2image"
-    metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "psnr_hole")
+    metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "psnr_hole", *lpips.METRIC_NETWORKS)
     refuses: ClassVar[tuple[str, ...]] = ("augment.policy", "optim.d_steps")
     batches_per_step: ClassVar[int] = 1
 

@@ -1,7 +1,8 @@
 """The image-to-image task's evaluation set: clean images read once, degraded the same way at every evaluation
 (fixed by `eval.seed`), grouped into batches of one size, and scored against the clean images by
-`metrics.fidelity.restoration_scores`, the one scoring function that training's evaluation,
-`python -m ganjax.restore --clean`, benchmarks/restoration.py and the tests share.
+`metrics.fidelity.restoration_scores` (PSNR, SSIM, and LPIPS when `eval.metrics` asks for it), the one scoring
+function that training's evaluation, `python -m ganjax.restore --clean`, benchmarks/restoration.py and the tests
+share.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ganjax.data.sources import data_root, read_restoration_set
 from ganjax.degradations import Degraded
 from ganjax.errors import DataError
 from ganjax.images import model_range_to_pixels, model_range_to_uint8, pixels_to_model_range
-from ganjax.metrics import ScoredSamples
+from ganjax.metrics import ScoredSamples, lpips
 from ganjax.metrics.fidelity import restoration_scores, rgb_to_y
 from ganjax.sampling import EVAL_SEED_OFFSET
 
@@ -110,8 +111,9 @@ def prepare_evaluation(
     config: ml_collections.ConfigDict, degradation: Any, images: list[np.ndarray], name: str
 ) -> tuple[list[EvaluationBatch], dict[str, str]]:
     """The evaluation `images` (from `evaluation_images`) in batches of one image size (at most `eval.batch_size`
-    each), degraded once, and the protocol that describes them. Free-form inpainting uses
-    `degradations.evaluation_masks`: fixed masks, their hole areas spread evenly over `degradations.AREA_BUCKETS`."""
+    each), degraded once, and the protocol that describes them (with "lpips" and "lpips_vgg" among the metrics:
+    the networks, version and weights, `lpips.describe`). Free-form inpainting uses `degradations.evaluation_masks`:
+    fixed masks, their hole areas spread evenly over `degradations.AREA_BUCKETS`."""
     seed = config.eval.seed + EVAL_SEED_OFFSET
     free_form = isinstance(degradation, degradations.Inpaint) and degradation.mask == "free_form"
     by_size: dict[tuple[int, ...], list[int]] = {}
@@ -144,7 +146,17 @@ def prepare_evaluation(
         "crop_border": str(config.eval.crop_border),
         "eval_seed": str(seed),
     }
+    asked = _lpips_metrics(config)
+    if asked:  # a key of its own: a checkpoint's metrics hold the scores and the protocol in one dict
+        description["lpips_networks"] = "; ".join(
+            f"{name}: {lpips.describe(lpips.METRIC_NETWORKS[name])}" for name in asked
+        )
     return batches, description
+
+
+def _lpips_metrics(config: ml_collections.ConfigDict) -> list[str]:
+    """The LPIPS metrics among `eval.metrics`, in their order."""
+    return [name for name in config.eval.metrics if name in lpips.METRIC_NETWORKS]
 
 
 def restored_samples(
@@ -154,8 +166,8 @@ def restored_samples(
     mesh: jax.sharding.Mesh | None = None,
 ) -> ScoredSamples:
     """The restored evaluation set (model range, one array per batch) with each image's scores from
-    `restoration_scores` in the protocol of `config.eval` (channel, cropped border), PSNR capped at MAX_PSNR, for
-    the metrics."""
+    `restoration_scores` in the protocol of `config.eval` (channel, cropped border, LPIPS when asked), PSNR capped
+    at MAX_PSNR, for the metrics."""
     per_image: dict[str, list[np.ndarray]] = {}
     images, groups = [], []
     for batch, output in zip(batches, restored, strict=True):
@@ -167,6 +179,7 @@ def restored_samples(
             y_channel=config.eval.y_channel,
             crop=config.eval.crop_border,
             mask=None if batch.degraded.mask is None else np.asarray(batch.degraded.mask),
+            lpips_metrics=_lpips_metrics(config),
         )
         for key, value in scores.items():
             per_image.setdefault(key, []).append(np.asarray(value, np.float64))
