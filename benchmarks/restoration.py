@@ -2,6 +2,7 @@
 baselines (benchmarks/classical.py) and trained ganjax runs, all scored by the training loop's own evaluation code.
 
     python benchmarks/restoration.py --task denoise --sigma 25 --set BSD68 [--workdir runs/denoise25 ...] [--no-bm3d]
+    python benchmarks/restoration.py --task denoise --set Set12 --lpips alex,vgg   # with LPIPS (the lpips extra)
     python benchmarks/restoration.py --task sr --scale 4 --set Set5 [--workdir runs/sr4 ...]
     python benchmarks/restoration.py --task inpaint [--num 1000] [--fid] [--workdir runs/inpaint ...]
     python benchmarks/restoration.py --task colour [--num 1000] [--fid] [--workdir runs/colour]
@@ -23,8 +24,9 @@ masks. Every row restores those batches:
 
 and is scored only as `Image2Image.evaluator` scores it: `restored_samples` (each image's
 `ganjax.metrics.fidelity.restoration_scores`, PSNR capped at MAX_PSNR), then `ganjax.scoring.score`: PSNR, SSIM
-(inpainting: per hole-area bucket, and PSNR inside the holes), FID with --fid (CIFAR-10 recipes: the restored test
-images against the whole clean test split). Seconds per image are the restoration alone (the classical call per
+(inpainting: per hole-area bucket, and PSNR inside the holes), LPIPS with --lpips (`lpips` for alex, `lpips_vgg`
+for vgg; lower is better), FID with --fid (CIFAR-10 recipes: the restored test images against the whole clean test
+split). Seconds per image are the restoration alone (the classical call per
 image; a model's jitted restore, compiled beforehand), on the machine printed with the table.
 """
 
@@ -73,6 +75,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", action="append", default=[], help="a trained ganjax run (repeatable)")
     parser.add_argument("--no-bm3d", action="store_true", help="denoise: skip BM3D (about 10 s per BSD68 image)")
     parser.add_argument("--fid", action="store_true", help="add FID (image sets of one size: the CIFAR-10 recipes)")
+    parser.add_argument(
+        "--lpips",
+        default="",
+        help="add LPIPS with these networks, comma-separated: alex, vgg (pip install -e '.[lpips]')",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of the set")
     return parser.parse_args()
 
@@ -90,8 +97,20 @@ def protocol_config(args: argparse.Namespace):
     if args.num is not None:
         config.eval.num = args.num
     metrics = ["psnr", "ssim"] + (["psnr_hole"] if args.task == "inpaint" else []) + (["fid"] if args.fid else [])
-    config.eval.metrics = tuple(metrics)
+    config.eval.metrics = tuple(metrics) + lpips_metrics(args)
     return config
+
+
+def lpips_metrics(args: argparse.Namespace) -> tuple[str, ...]:
+    """The LPIPS metrics --lpips asks for, by registered name; SystemExit for an unknown network."""
+    from ganjax.metrics import lpips
+
+    by_network = {network: name for name, network in lpips.METRIC_NETWORKS.items()}
+    networks = [network for network in args.lpips.split(",") if network]
+    unknown = [network for network in networks if network not in by_network]
+    if unknown:
+        sys.exit(f"--lpips: unknown network {', '.join(unknown)}; valid: {', '.join(by_network)}")
+    return tuple(by_network[network] for network in networks)
 
 
 def limited(batches: list, limit: int | None) -> list:
@@ -258,10 +277,11 @@ def fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None:
+def print_tables(task: str, rows: list[Row], fid: bool, lpips_names: tuple[str, ...], num_images: int) -> None:
     from common import print_table
 
     from ganjax import degradations
+    from ganjax.metrics import lpips
     from ganjax.tasks.image2image_evaluation import MAX_PSNR
 
     def seconds(row: Row) -> str:
@@ -271,14 +291,16 @@ def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None
         return f"{value:.2f}" if value >= 0.1 else f"{value:.2e}"
 
     fid_header = ["FID"] if fid else []
+    lpips_header = [f"LPIPS {lpips.METRIC_NETWORKS[name]}" for name in lpips_names]
     if task != "inpaint":
         print_table(
-            ["method", "PSNR (dB)", "SSIM", *fid_header, "s/image"],
+            ["method", "PSNR (dB)", "SSIM", *lpips_header, *fid_header, "s/image"],
             [
                 [
                     row.method,
                     fmt(row.scores["psnr"], 2) + (f" ({fmt(row.finite_psnr, 2)}*)" if row.exact else ""),
                     fmt(row.scores["ssim"], 4),
+                    *(fmt(row.scores[name], 4) for name in lpips_names),
                     *([fmt(row.scores["fid"], 2)] if fid else []),
                     seconds(row),
                 ]
@@ -296,13 +318,14 @@ def print_tables(task: str, rows: list[Row], fid: bool, num_images: int) -> None
     buckets = [degradations.bucket_name(index) for index in range(len(degradations.AREA_BUCKETS))]
     print("PSNR (dB) of the whole image by hole area, overall, and inside the holes:\n")
     print_table(
-        ["method", *buckets, "all", "in holes", *fid_header, "s/image"],
+        ["method", *buckets, "all", "in holes", *lpips_header, *fid_header, "s/image"],
         [
             [
                 row.method,
                 *(fmt(row.scores.get(f"psnr/{bucket}"), 2) for bucket in buckets),
                 fmt(row.scores["psnr"], 2),
                 fmt(row.scores["psnr_hole"], 2),
+                *(fmt(row.scores[name], 4) for name in lpips_names),
                 *([fmt(row.scores["fid"], 2)] if fid else []),
                 seconds(row),
             ]
@@ -390,6 +413,8 @@ def main() -> None:
         seed = description["eval_seed"]
         print(f"- degradation seed: {seed} (EVAL_SEED_OFFSET + config.eval.seed {config.eval.seed})")
     print(f"- scored on: {description['channel']}, crop border {description['crop_border']}")
+    if "lpips_networks" in description:
+        print(f"- LPIPS (lower is better): {description['lpips_networks']}")
     if inception:
         reference = config.eval.num_reference or "all"
         print(
@@ -397,7 +422,7 @@ def main() -> None:
             f"({reference} images), resize {inception['resize']}, weights {pathlib.Path(inception['weights']).name}"
         )
     print()
-    print_tables(args.task, rows, args.fid, num_images)
+    print_tables(args.task, rows, args.fid, lpips_metrics(args), num_images)
 
 
 if __name__ == "__main__":
