@@ -33,6 +33,7 @@ from flax import linen as nn
 from jax import lax
 
 from ganjax.errors import ConfigError, NoClassifierError
+from ganjax.metrics.converted_weights import check_fits
 from ganjax.metrics.torchscript import load_tensors
 
 INPUT_SIZE = 299  # pixels, the height and width of the network's input
@@ -289,12 +290,6 @@ def _variables(path: str | pathlib.Path, tensors: dict[str, np.ndarray]) -> dict
     return variables
 
 
-def _shapes(variables: dict) -> dict[str, tuple[int, ...]]:
-    """The shape of every array of a variables tree, by "collection/module/.../name"."""
-    leaves = jax.tree_util.tree_leaves_with_path(variables)
-    return {jax.tree_util.keystr(key, simple=True, separator="/"): tuple(leaf.shape) for key, leaf in leaves}
-
-
 def load_inception(path: str | pathlib.Path) -> tuple[FIDInceptionV3, dict]:
     """The network and its variables from either TorchScript archive (see the module docstring).
 
@@ -313,14 +308,7 @@ def load_inception(path: str | pathlib.Path) -> tuple[FIDInceptionV3, dict]:
     variables = _variables(path, tensors)
     dummy = jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32)
     expected = jax.eval_shape(functools.partial(module.init, with_logits=bool(num_classes)), jax.random.key(0), dummy)
-    have, want = _shapes(variables), _shapes(expected)
-    if have != want:
-        differ = [
-            f"{key}: {have.get(key, 'absent')} in the archive, {want.get(key, 'absent')} in the network"
-            for key in sorted(have.keys() | want.keys())
-            if have.get(key) != want.get(key)
-        ]
-        raise ConfigError(f"{path} does not fit FIDInceptionV3: {'; '.join(differ)}")
+    check_fits(variables, expected, path, "archive", "FIDInceptionV3")
     return module, jax.tree.map(jnp.asarray, variables)
 
 

