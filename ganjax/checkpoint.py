@@ -41,8 +41,8 @@ _PARTIAL_RECORD_NAME = RECORD_NAME + ".partial"
 _LISTED = 3  # problems or leaves named in one message; the rest are counted
 # Orbax cuts every replicated array into one slice per replica, so that the replicas write it in parallel; each slice
 # shape is one more XLA program (a `slice`) to compile and run. For the small arrays of a GAN's state that costs far
-# more than it saves: a tiny 8-device BigGAN's two saves took 10.6 s instead of 2.2 s (benchmarks/RESULTS.md, "The
-# test suite after issue 22"). Slices under this many bytes are not made: the array's first replica writes it whole.
+# more than it saves (a tiny 8-device BigGAN's saves: benchmarks/RESULTS.md, "The test suite after issue 22").
+# Slices under this many bytes are not made: the array's first replica writes it whole.
 _MIN_REPLICA_SLICE_BYTES = 4 << 20
 
 

@@ -56,8 +56,8 @@ def rgb32_npz(tmp_path_factory) -> pathlib.Path:
     return write_digit_npz(tmp_path_factory.mktemp("data") / "rgb32.npz", size=32, channels=3)
 
 
-# The costliest files, costliest first (worker-seconds with a cold compilation cache, benchmarks/RESULTS.md, "The test
-# suite after issue 22": 178 s down to 56 s); every other file is under 50 s.
+# The costliest files, costliest first, by their worker-seconds with a cold compilation cache (benchmarks/RESULTS.md,
+# "The test suite after issue 22"); every other file costs less.
 COSTLIEST_FILES = (
     "test_cyclegan.py",
     "test_sweep.py",
@@ -83,7 +83,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker more than the cores. Many tests wait on a subprocess, a signal or a timeout (train.py,
-    the sweep's kills, the two-process runs), and the third worker fills those waits: at two workers on two cores,
-    18% of the CPU sat idle through test_cli.py and test_distributed.py."""
+    the sweep's kills, the two-process runs), and the extra worker fills those waits (the idle CPU at two and three
+    workers: benchmarks/RESULTS.md, "The test suite after issue 22")."""
     del config
     return len(os.sched_getaffinity(0)) + 1
