@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import pathlib
 import re
 import signal
@@ -18,11 +17,8 @@ from helpers import records, train_command, without_timing
 from PIL import Image
 
 from ganjax.checkpoint import RECORD_NAME
-from ganjax.errors import ConfigError
 from ganjax.losses import LOSSES
 from ganjax.runs import load_run
-from ganjax.task import DrawRequest
-from ganjax.train import train_and_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -137,35 +133,6 @@ def test_a_bad_flag_is_one_clear_line_and_exit_status_2(tmp_path, npz):
     assert result.returncode == 2
     assert f"error: unknown loss 'hnige' (--config.loss); valid: {', '.join(LOSSES.names())}\n" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_sampling_a_conditional_model_by_class(tmp_path, rgb32_npz):
-    config = importlib.import_module("configs.cifar10_sngan").get_config("tiny")
-    config.update_from_flattened_dict(
-        {
-            "model.num_classes": 10,
-            "data.name": "npz",
-            "data.path": str(rgb32_npz),
-            "train.num_steps": 1,
-            "optim.d_steps": 1,
-        }
-    )
-    workdir = tmp_path / "conditional"
-    train_and_evaluate(config, workdir)
-    sample = [sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}"]
-
-    result = _run([*sample, "--class=3", "--num=4"])
-    assert result.returncode == 0, result.stderr
-    assert Image.open(workdir / "samples" / "sample_class3_00000001_seed0.png").size == (2 + 2 * 34, 2 + 2 * 34)
-    result = _run([*sample, "--per_class=3"])
-    assert result.returncode == 0, result.stderr
-    grid = Image.open(workdir / "samples" / "classes_00000001_seed0.png")
-    assert grid.size == (2 + 3 * 34, 2 + 10 * 34)  # one row per class, 3 per row, 32x32 with 2-pixel padding
-    # A class the model does not have: refused in one line, before anything is drawn (sample.py prints it and exits
-    # with status 2, as every ConfigError: test_a_bad_flag_is_one_clear_line_and_exit_status_2).
-    run = load_run(workdir)
-    with pytest.raises(ConfigError, match=r"^--class=12 is not a class of this model; valid: 0 to 9"):
-        run.task.draw(run.state, DrawRequest(num=4, seed=0, label=12))
 
 
 def _overwrite_middle_of_largest_file(checkpoint: pathlib.Path) -> None:

@@ -5,6 +5,8 @@ checks it exactly)."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import jax
 import ml_collections
@@ -15,11 +17,13 @@ from conftest import REPO
 from flax.traverse_util import flatten_dict
 from helpers import records
 from ml_collections import config_flags
+from PIL import Image
 
 from ganjax.errors import ConfigError
 from ganjax.models import MODELS
 from ganjax.runs import load_run
 from ganjax.sampling import normal_latents
+from ganjax.task import DrawRequest
 from ganjax.train import train_and_evaluate
 
 # Each exercises a different part of the step: DCGAN with batch norm, SNGAN with several D steps and spectral norm,
@@ -85,12 +89,25 @@ def _tiny_recipe(name: str, npz, **overrides) -> ml_collections.ConfigDict:
     return config
 
 
+@pytest.fixture(scope="module")
+def trained_recipes(tmp_path_factory, rgb32_npz):
+    """train(name): the workdir of the recipe's tiny variant trained on rgb32_npz, trained once per module."""
+    workdirs = {}
+
+    def train(name: str):
+        if name not in workdirs:
+            workdirs[name] = tmp_path_factory.mktemp(name)
+            train_and_evaluate(_tiny_recipe(name, rgb32_npz), workdirs[name])
+        return workdirs[name]
+
+    return train
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
-def test_recipe_trains_saves_restores_and_samples(tmp_path, rgb32_npz, name):
-    workdir = tmp_path / name
+def test_recipe_trains_saves_restores_and_samples(trained_recipes, rgb32_npz, name):
+    workdir = trained_recipes(name)
     tiny = _tiny_recipe(name, rgb32_npz)
-    train_and_evaluate(tiny, workdir)
     run_records = records(workdir)
     assert [record["step"] for record in run_records] == list(range(1, tiny.train.num_steps + 1))
     assert all(np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"]) for record in run_records)
@@ -104,3 +121,25 @@ def test_recipe_trains_saves_restores_and_samples(tmp_path, rgb32_npz, name):
     assert images.shape == (4, 32, 32, 3)
     samples = sorted(path.name for path in (workdir / "samples").iterdir())
     assert samples == [f"samples_{step:08d}.png" for step in range(2, tiny.train.num_steps + 1, 2)]
+
+
+@pytest.mark.slow
+def test_sample_py_draws_a_conditional_recipe_by_class(trained_recipes):
+    workdir = trained_recipes("cifar10_biggan")  # 10 classes
+    step = load_run(workdir).step
+    sample = [sys.executable, str(REPO / "sample.py"), f"--workdir={workdir}"]
+
+    def sample_cli(*flags: str) -> None:
+        result = subprocess.run([*sample, *flags], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+
+    sample_cli("--class=3", "--num=4")
+    assert Image.open(workdir / "samples" / f"sample_class3_{step:08d}_seed0.png").size == (2 + 2 * 34, 2 + 2 * 34)
+    sample_cli("--per_class=3")
+    grid = Image.open(workdir / "samples" / f"classes_{step:08d}_seed0.png")
+    assert grid.size == (2 + 3 * 34, 2 + 10 * 34)  # one row per class, 3 per row, 32x32 with 2-pixel padding
+    # A class the model does not have: refused in one line, before anything is drawn (sample.py prints it and exits
+    # with status 2, as every ConfigError: test_cli's test_a_bad_flag_is_one_clear_line_and_exit_status_2).
+    run = load_run(workdir)
+    with pytest.raises(ConfigError, match=r"^--class=12 is not a class of this model; valid: 0 to 9"):
+        run.task.draw(run.state, DrawRequest(num=4, seed=0, label=12))
