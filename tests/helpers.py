@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -79,12 +80,18 @@ def write_digit_npz(
     return path
 
 
+def initial_state(task, seed: int):
+    """task's state at step 0, as one compiled program: for a network of any size this is several times faster
+    than creating it op by op (a U-Net's 8 s against 2 s on these CPUs)."""
+    return jax.jit(task.init_state)(seed)
+
+
 def save_untrained_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> pathlib.Path:
     """A workdir holding the step-0 state of `config`'s task in a checkpoint, as train.py saves one: what
     `ganjax.restore` reads, without training (or opening the data)."""
     task = build_task(config)
     checkpoints = Checkpoints(workdir / "checkpoints")
-    checkpoints.save(0, task.init_state(config.seed), json.loads(config.to_json()))
+    checkpoints.save(0, initial_state(task, config.seed), json.loads(config.to_json()))
     checkpoints.wait()
     checkpoints.close()
     return workdir

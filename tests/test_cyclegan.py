@@ -19,6 +19,7 @@ from conftest import SHARED_DATA
 from flax import linen as nn
 from helpers import (
     REPO,
+    initial_state,
     records,
     restore_cli,
     save_untrained_run,
@@ -203,7 +204,7 @@ def test_one_step_updates_each_network_by_the_gradient_of_its_own_objective(doma
         adversary_a=dataclasses.replace(task.adversary_a, optimizer=optax.sgd(1.0)),
         adversary_b=dataclasses.replace(task.adversary_b, optimizer=optax.sgd(1.0)),
     )
-    state = task.init_state(0)
+    state = initial_state(task, 0)
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
     real = {
         domain: jax.random.uniform(key, (4, 32, 32, 3), minval=-1.0, maxval=1.0)
@@ -294,7 +295,7 @@ def test_a_stopped_run_resumed_by_train_py_equals_the_straight_run_pools_include
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # The pools filled in the first step (6 images of a batch of 8) and were swapping when the run stopped.
     assert all(int(pool.count) == a.task.pool_size for pool in a.state.pools.values())
-    initial = a.task.init_state(a.config.seed)
+    initial = initial_state(a.task, a.config.seed)
     assert set(a.state.networks) == {"a2b", "b2a", "d_a", "d_b"}
     for name in a.state.networks:
         before, after = initial.networks[name].params, a.state.networks[name].params

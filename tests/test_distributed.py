@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA
-from helpers import records, tiny_dcgan_config, train_command
+from helpers import initial_state, records, tiny_dcgan_config, train_command
 from jax.sharding import PartitionSpec
 
 from ganjax import parallel
@@ -156,7 +156,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(two_process_r
         np.testing.assert_allclose([two[key] for key in LOSSES], [one[key] for key in LOSSES], rtol=1e-5, atol=1e-6)
     two, one = load_run(workdir), load_run(one_process_run)
     assert two.step == one.step == NUM_STEPS
-    _assert_same_training(two.state, one.state, one.task.init_state(one.config.seed), tolerance=0.02)
+    _assert_same_training(two.state, one.state, initial_state(one.task, one.config.seed), tolerance=0.02)
 
 
 @pytest.mark.slow
@@ -186,7 +186,7 @@ def test_a_two_process_checkpoint_continues_in_one_process_on_another_mesh(
     )
     assert Checkpoints(resumed / "checkpoints").steps() == [2, 4, 6]
     assert [record["step"] for record in _training_records(resumed)] == list(range(1, NUM_STEPS + 3))
-    _assert_same_training(state, reference_state, build_task(config).init_state(config.seed), tolerance=0.02)
+    _assert_same_training(state, reference_state, initial_state(build_task(config), config.seed), tolerance=0.02)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 from helpers import (
+    initial_state,
     one_error_line,
     records,
     restore_cli,
@@ -271,7 +272,7 @@ def test_a_restoration_run_resumes_exactly(denoise_runs):
     for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # Both networks trained, so the comparison covers the discriminator and its optimizer too.
-    initial = a.task.init_state(a.config.seed)
+    initial = initial_state(a.task, a.config.seed)
     assert set(a.state.networks) == {"restorer", "discriminator"}
     for net in ("restorer", "discriminator"):
         before, after = jax.tree.leaves(initial.networks[net].params), jax.tree.leaves(a.state.networks[net].params)
