@@ -35,15 +35,6 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 
-@pytest.fixture
-def optimized_xla():
-    """XLA's optimisations on, for a test that runs one program for many steps: there they repay their compile time
-    (the toy ring's 2,000 steps; benchmarks/RESULTS.md, "The test suite after issue 22")."""
-    jax.config.update("jax_disable_most_optimizations", False)
-    yield
-    jax.config.update("jax_disable_most_optimizations", True)
-
-
 @pytest.fixture(scope="session")
 def npz(tmp_path_factory) -> pathlib.Path:
     """256 labelled 28x28 grey images in an .npz file (helpers.write_digit_npz); tests read it, none writes it."""

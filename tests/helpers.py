@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -48,6 +49,18 @@ def train_command(workdir: pathlib.Path, npz: pathlib.Path, **overrides) -> list
     settings = {**TINY_DCGAN, "data.name": "npz", "data.path": str(npz), **overrides}
     flags = [f"--config.{key}={value}" for key, value in settings.items()]
     return [sys.executable, str(REPO / "train.py"), f"--workdir={workdir}", *flags]
+
+
+def train_alone(config: str, workdir: pathlib.Path, *, optimized: bool = False, **overrides) -> None:
+    """train.py on configs/`config` ("toy_ring.py", "vae_mnist.py:tiny") with `overrides` as --config flags, in a
+    process of its own: on one CPU device, where conftest.py gives this one 8, over which a small model's many steps
+    cost more in synchronisation than in arithmetic. `optimized`: with XLA's optimisations, which repay their
+    compile time over thousands of steps."""
+    flags = [f"--config.{key}={value}" for key, value in overrides.items()]
+    command = [sys.executable, str(REPO / "train.py"), f"--config={REPO / 'configs' / config}", f"--workdir={workdir}"]
+    environment = os.environ | {"JAX_DISABLE_MOST_OPTIMIZATIONS": "0"} if optimized else None
+    result = subprocess.run([*command, *flags], cwd=REPO, capture_output=True, text=True, timeout=600, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def records(workdir: pathlib.Path) -> list[dict]:

@@ -7,7 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from helpers import records, tiny_dcgan_config, toy_ring_config, without_timing
+from helpers import records, tiny_dcgan_config, toy_ring_config, train_alone, without_timing
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -67,12 +67,9 @@ def test_divergence_stops_with_the_network_and_step_and_keeps_the_last_checkpoin
 
 
 @pytest.mark.slow
-def test_toy_ring_covers_the_modes(tmp_path, optimized_xla):
-    # On one device: split over conftest.py's 8, a step of this tiny MLP costs many times more in synchronisation
-    # than in arithmetic (sharding is tested elsewhere; this test is about learning).
-    config = toy_ring_config(**{"train.sample_every": 0, "eval.every": 0, "distributed.local_device_count": 1})
-    train_and_evaluate(config, tmp_path / "ring")
+def test_toy_ring_covers_the_modes(tmp_path):
+    train_alone("toy_ring.py", tmp_path / "ring", optimized=True, **{"train.sample_every": 0, "eval.every": 0})
     final = records(tmp_path / "ring")[-1]
-    assert final["step"] == config.train.num_steps
+    assert final["step"] == toy_ring_config().train.num_steps
     assert final["modes_covered"] >= 7, final
     assert final["high_quality_share"] >= 0.5, final

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA
-from helpers import one_error_line, records, train_until_stopped, without_timing
+from helpers import one_error_line, records, train_alone, train_until_stopped, without_timing
 from PIL import Image
 
 from ganjax.config import validate_config
@@ -121,16 +121,16 @@ def test_the_bounds_do_not_depend_on_the_batching_and_iwae_is_tighter(vae_runs):
 
 
 def test_a_small_vae_learns_mnist(tmp_path):
-    config = _recipe(
-        "vae_mnist",
+    train_alone(
+        "vae_mnist.py:tiny",
+        tmp_path,
         **{"train.num_steps": 200, "train.batch_size": 64, "model.hidden": 128, "model.latent_dim": 8},
         **{"eval.num_bound_images": 500, "eval.batch_size": 100, "train.log_every": 100, "train.sample_every": 0},
-        # One checkpoint, at the end, on one device: saving every other step and splitting each small batch over
-        # conftest.py's 8 devices cost more than training (this test is about learning).
-        **{"train.checkpoint_every": 200, "distributed.local_device_count": 1},
+        # One checkpoint, at the end: the tiny variant's, every other step, cost more than the training.
+        **{"train.checkpoint_every": 200, "data.root": str(SHARED_DATA), "data.num_threads": 0},
     )
-    train_and_evaluate(config, tmp_path)
     run = load_run(tmp_path)
+    config = run.config
     untrained = run.task.init_state(config.seed)
     evaluate = run.task.evaluator(jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",)))
     before, after = evaluate(untrained).scores["nelbo"], evaluate(run.state).scores["nelbo"]
