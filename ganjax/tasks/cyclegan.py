@@ -12,6 +12,7 @@ train step, in the official code's order, takes a batch of each domain, a and b,
        w_adv * (L_G(D_b(a2b(a))) + L_G(D_a(b2a(b))))                    adversarial, any registered loss
      + w_cycle * (|b2a(a2b(a)) - a|_1 + |a2b(b2a(b)) - b|_1)          cycle consistency (w_cycle 10)
      + w_identity * (|a2b(b) - b|_1 + |b2a(a) - a|_1)                 identity (w_identity = 0.5 * w_cycle; 0: off)
+     + w_perceptual * (LPIPS(b2a(a2b(a)), a) + LPIPS(a2b(b2a(b)), b))  perceptual cycle (0: off; reconstruction.py)
 
    (|.|_1 is the mean absolute difference; the discriminators are applied as they stand);
 2. shows each discriminator, instead of the images just generated, a history of them: an `ImagePool` of up to 50
@@ -42,15 +43,15 @@ from ganjax.adversarial import Adversary
 from ganjax.data import Source
 from ganjax.data.domains import DOMAINS, batch_key
 from ganjax.errors import ConfigError, DataError, check
-from ganjax.images import image_grid
 from ganjax.models.pix2pix import build_patch_discriminator
 from ganjax.models.restorers import Restorer, build_restorer
 from ganjax.optim import make_optimizers
 from ganjax.penalties import Inputs
+from ganjax.reconstruction import Perceptual
 from ganjax.scoring import Evaluation
 from ganjax.state import NetworkState, PyTree, TrainState, init_network, initial_ema
 from ganjax.task import TASKS, FolderScores, ImageMapper, Mapping, StepFn
-from ganjax.tasks.cyclegan_evaluation import evaluation_inputs, score_translations
+from ganjax.tasks.cyclegan_evaluation import evaluation_inputs, score_translations, translation_grid
 from ganjax.tasks.image_pool import ImagePool, empty_pool, query_pool
 from ganjax.updates import ONE_DEVICE, Batch, Ema, Layout, Metrics, apply_network, health, update_network
 
@@ -86,6 +87,7 @@ class CycleGan(Mapping):
       shape_a, shape_b: (H, W, C) of each domain's training images.
       adversarial_weight, cycle_weight, identity_weight: the weights of the generators' objective (module
         docstring); identity_weight 0 leaves the identity mappings out.
+      perceptual: the perceptual cycle term with its weight (ganjax/reconstruction.py; off at weight 0).
       pool_size: generated images kept per domain for the discriminators; 0: they see the newest only.
       g_optimizer: the generators' Optax transformation.
       ema: the generators' parameter EMA, which sampling, evaluation and translation use.
@@ -105,6 +107,7 @@ class CycleGan(Mapping):
     adversarial_weight: float
     cycle_weight: float
     identity_weight: float
+    perceptual: Perceptual
     pool_size: int
     g_optimizer: optax.GradientTransformation
     ema: Ema
@@ -183,7 +186,13 @@ class CycleGan(Mapping):
         if identity:
             terms["identity_a2b"] = jnp.mean(jnp.abs(first["a2b"][batch:] - real_b))
             terms["identity_b2a"] = jnp.mean(jnp.abs(first["b2a"][batch:] - real_a))
+        if self.perceptual.active:
+            terms["perceptual_a"], terms["perceptual_b"] = (
+                self.perceptual(cycled_a, real_a),
+                self.perceptual(cycled_b, real_b),
+            )
         weights = {"adversarial": self.adversarial_weight, "cycle": self.cycle_weight, "identity": self.identity_weight}
+        weights["perceptual"] = self.perceptual.weight
         total = sum(weights[name.split("_")[0]] * value for name, value in terms.items())
         return total, (collections, {"a": fake_a, "b": fake_b}, terms)
 
@@ -287,28 +296,14 @@ class CycleGan(Mapping):
             )
 
     def sample_grid(self, mesh: jax.sharding.Mesh) -> Callable[[TrainState], np.ndarray]:
-        """Six rows of fixed evaluation images, GRID_COLUMNS of each domain: a | a2b(a) | b2a(a2b(a)), then
-        b | b2a(b) | a2b(b2a(b)); grey images are shown in grey beside colour ones."""
+        """The six rows of `translation_grid` from fixed evaluation images, up to GRID_COLUMNS of each domain."""
         inputs = {
             domain: evaluation_inputs(self.config, domain, self.shape(domain), GRID_COLUMNS)[0] for domain in DOMAINS
         }
         columns = min(len(images) for images in inputs.values())
-        channels = max(self.shape_a[-1], self.shape_b[-1])
         translate = jax.jit(self.translate, static_argnums=0, out_shardings=parallel.replicated(mesh))
-
-        def shown(images: jax.Array) -> np.ndarray:
-            return np.broadcast_to(np.asarray(images), (*images.shape[:3], channels))
-
-        def grid(state: TrainState) -> np.ndarray:
-            rows = []
-            for direction, back in (("a2b", "b2a"), ("b2a", "a2b")):
-                source = inputs[SOURCE_DOMAIN[direction]][:columns]
-                translated = translate(direction, state.ema_variables(direction), source)
-                cycled = translate(back, state.ema_variables(back), translated)
-                rows += [shown(source), shown(translated), shown(cycled)]
-            return image_grid(np.concatenate(rows), columns=columns)
-
-        return grid
+        channels = max(self.shape_a[-1], self.shape_b[-1])
+        return translation_grid(translate, {domain: images[:columns] for domain, images in inputs.items()}, channels)
 
     def evaluator(self, mesh: jax.sharding.Mesh) -> Callable[[TrainState], Evaluation]:
         """Translates the first eval.num images of domain A's evaluation set and computes config.eval.metrics."""
@@ -392,6 +387,7 @@ class CycleGan(Mapping):
             adversarial_weight=float(objective.adversarial_weight),
             cycle_weight=float(objective.cycle_weight),
             identity_weight=float(objective.identity_weight * objective.cycle_weight),
+            perceptual=Perceptual.from_config(objective, side),
             pool_size=objective.pool_size,
             g_optimizer=g_optimizer,
             ema=Ema.from_config(config),

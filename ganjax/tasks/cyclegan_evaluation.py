@@ -2,7 +2,7 @@
 `score_translations`, which also scores the classical baselines (benchmarks/translation.py): the Inception metrics
 (KID, FID) of the translations against domain B's evaluation images, the edge-map SSIM between each input and its
 translation (content kept; ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction b2a(a2b(a))
-against the input.
+against the input. And `translation_grid`, the sample grid of both directions and their cycles.
 
 KID, not FID, is the metric to trust with a small domain such as the 1,209 clip-art drawings: FID's estimate from N
 images is biased by a term that shrinks like 1/N and differs between models, so at N ~ 1,000 it ranks them by sample
@@ -11,6 +11,8 @@ size as much as by quality, while KID's estimator is unbiased.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -18,11 +20,12 @@ import numpy as np
 
 from ganjax.data import Source, open_source
 from ganjax.errors import DataError
-from ganjax.images import model_range_to_pixels
+from ganjax.images import image_grid, model_range_to_pixels
 from ganjax.metrics import ScoredSamples
 from ganjax.metrics.fidelity import psnr
 from ganjax.metrics.translation import edge_ssim
 from ganjax.scoring import Evaluation, score
+from ganjax.state import PyTree, TrainState
 from ganjax.tasks.image2image_evaluation import MAX_PSNR
 
 
@@ -91,3 +94,24 @@ def score_translations(
     reference_set = reference.data.path if reference.data.name in ("folder", "npz") else reference.data.split
     protocol = {"inputs": name, "direction": "a2b", "reference": f"domain b: {reference.data.name} {reference_set}"}
     return score(samples, reference, protocol)
+
+
+def translation_grid(
+    translate: Callable[[str, PyTree, jax.Array], jax.Array], inputs: dict[str, jax.Array], channels: int
+) -> Callable[[TrainState], np.ndarray]:
+    """state -> a sample grid of six rows: a | a2b(a) | b2a(a2b(a)), then b | b2a(b) | a2b(b2a(b)), for `inputs`
+    {"a": (N, H, W, C_a), "b": (N, H, W, C_b)} and `translate(direction, variables, images)` with the state's EMA
+    generators; grey images are shown in grey beside colour ones (broadcast to `channels`)."""
+
+    def shown(images: jax.Array) -> np.ndarray:
+        return np.broadcast_to(np.asarray(images), (*images.shape[:3], channels))
+
+    def grid(state: TrainState) -> np.ndarray:
+        rows = []
+        for direction, back, source in (("a2b", "b2a", "a"), ("b2a", "a2b", "b")):
+            translated = translate(direction, state.ema_variables(direction), inputs[source])
+            cycled = translate(back, state.ema_variables(back), translated)
+            rows += [shown(inputs[source]), shown(translated), shown(cycled)]
+        return image_grid(np.concatenate(rows), columns=len(inputs["a"]))
+
+    return grid

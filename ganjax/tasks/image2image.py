@@ -6,7 +6,8 @@ so the data pipeline is the GANs' and resume stays exact), restores it, and upda
 
 - the discriminator, a conditional PatchGAN that sees the degraded input (brought to the output's size) beside the
   clean or the restored image: the shared `Adversary` (ganjax/adversarial.py: `--config.loss`, penalties);
-- the restorer, on  reconstruction(restored, clean) + adversarial_weight * the adversarial generator loss.
+- the restorer, on  reconstruction(restored, clean) + perceptual_weight * LPIPS(restored, clean)
+                      + adversarial_weight * the adversarial generator loss  (the perceptual term is off at weight 0).
 
 `--config.objective.adversarial_weight=0` gives the PSNR-oriented model: the state then holds the restorer alone.
 For inpainting the restorer sees the masked image and the mask, and its output keeps the known pixels.
@@ -43,7 +44,7 @@ from ganjax.models.pix2pix import build_patch_discriminator
 from ganjax.models.restorers import Restorer, build_restorer
 from ganjax.optim import make_optimizers
 from ganjax.penalties import Inputs
-from ganjax.reconstruction import RECONSTRUCTION_LOSSES
+from ganjax.reconstruction import RECONSTRUCTION_LOSSES, Perceptual
 from ganjax.sampling import GRID_SEED_OFFSET
 from ganjax.scoring import Evaluation, score
 from ganjax.state import PyTree, TrainState, init_network, initial_ema
@@ -68,6 +69,7 @@ class Image2Image(Mapping):
       degradation: what the clean images go through (ganjax/degradations.py).
       sample_shape: (H, W, C) of the clean training images (crops).
       reconstruction: (restored, clean) -> scalar (ganjax/reconstruction.py).
+      perceptual: the perceptual term added to it, LPIPS with its weight (off at weight 0).
       adversarial_weight: the adversarial loss's weight in the restorer's objective.
       g_optimizer: the restorer's Optax transformation.
       ema: the restorer's parameter EMA, which evaluation and restoration use.
@@ -83,6 +85,7 @@ class Image2Image(Mapping):
     degradation: Any
     sample_shape: tuple[int, int, int]
     reconstruction: Callable[[jax.Array, jax.Array], jax.Array]
+    perceptual: Perceptual
     adversarial_weight: float
     g_optimizer: optax.GradientTransformation
     ema: Ema
@@ -176,14 +179,17 @@ class Image2Image(Mapping):
                 )
 
             def objective(restored: jax.Array):
-                reconstruction = self.reconstruction(restored, clean)
-                if adversary is None:
-                    return reconstruction, {"g_reconstruction": reconstruction}
-                adversarial = adversary.generator_loss(
-                    networks[DISCRIMINATOR], Inputs(clean, condition), Inputs(restored, condition), layout
-                )
-                total = reconstruction + self.adversarial_weight * adversarial
-                return total, {"g_reconstruction": reconstruction, "g_adversarial": adversarial}
+                terms = {"g_reconstruction": self.reconstruction(restored, clean)}
+                total = terms["g_reconstruction"]
+                if self.perceptual.active:
+                    terms["g_perceptual"] = self.perceptual(restored, clean)
+                    total += self.perceptual.weight * terms["g_perceptual"]
+                if adversary is not None:
+                    terms["g_adversarial"] = adversary.generator_loss(
+                        networks[DISCRIMINATOR], Inputs(clean, condition), Inputs(restored, condition), layout
+                    )
+                    total += self.adversarial_weight * terms["g_adversarial"]
+                return total, terms
 
             (g_loss, g_metrics), restored_grad = jax.value_and_grad(objective, has_aux=True)(restored)
             (grads,) = pull_back(restored_grad)
@@ -311,6 +317,7 @@ class Image2Image(Mapping):
             degradation=degradation,
             sample_shape=(side, side, channels),
             reconstruction=RECONSTRUCTION_LOSSES.get(config.objective.reconstruction),
+            perceptual=Perceptual.from_config(config.objective, side),
             adversarial_weight=float(weight),
             g_optimizer=g_optimizer,
             ema=Ema.from_config(config),
