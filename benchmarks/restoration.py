@@ -332,14 +332,19 @@ def print_tables(task: str, rows: list[Row], fid: bool, lpips_names: tuple[str, 
             for row in rows
         ],
     )
-    print("\nSSIM by hole area and overall:\n")
-    print_table(
-        ["method", *buckets, "all"],
-        [
-            [row.method, *(fmt(row.scores.get(f"ssim/{bucket}"), 4) for bucket in buckets), fmt(row.scores["ssim"], 4)]
-            for row in rows
-        ],
-    )
+    for name, title in (("ssim", "SSIM"), *((name, f"LPIPS {lpips.METRIC_NETWORKS[name]}") for name in lpips_names)):
+        print(f"\n{title} by hole area and overall:\n")
+        print_table(
+            ["method", *buckets, "all"],
+            [
+                [
+                    row.method,
+                    *(fmt(row.scores.get(f"{name}/{bucket}"), 4) for bucket in buckets),
+                    fmt(row.scores[name], 4),
+                ]
+                for row in rows
+            ],
+        )
 
 
 def main() -> None:

@@ -97,7 +97,8 @@ def shared_config() -> ml_collections.ConfigDict:
     # Seeds the evaluation's randomness (latents, noise, masks), apart from the training seed: runs with different
     # training seeds are scored on the same draws.
     config.eval.seed = 0
-    # Any of fid, kid, precision_recall, inception_score (ganjax/metrics/inception_metrics.py), ring.
+    # Any of fid, kid, precision_recall, inception_score (ganjax/metrics/inception_metrics.py), ring, ppl and
+    # lpips_diversity (ganjax/metrics/perceptual.py; the lpips extra).
     config.eval.metrics = ()
     config.eval.num = 10_000  # generated images per evaluation
     config.eval.split = "test"  # the dataset split the generated images are compared with
@@ -107,6 +108,11 @@ def shared_config() -> ml_collections.ConfigDict:
     config.eval.batch_size = 100  # images per Inception call, split over the devices
     config.eval.cache_dir = ml_collections.config_dict.placeholder(str)  # unset: ~/.cache/ganjax/reference_features
     config.eval.best_metric = "fid"  # keep the checkpoint with the lowest value in <workdir>/best ("": none)
+    # ppl and lpips_diversity (ganjax/metrics/perceptual.py): pairs of latents they compare; the walk's t of ppl
+    # ("full": anywhere, "end": at the start) and the reference's central face crop (meant for FFHQ).
+    config.eval.num_pairs = 10_000
+    config.eval.ppl_sampling = "full"
+    config.eval.ppl_crop = False
 
     # Devices per mesh axis (one may be -1: the rest); the batch is split over data and fsdp (docs/scaled_runs.md).
     config.mesh = ml_collections.ConfigDict()

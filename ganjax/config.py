@@ -14,7 +14,7 @@ from ganjax.data.pipeline import crop_shape
 from ganjax.distributed import MODES
 from ganjax.errors import ConfigError, check
 from ganjax.losses import LOSSES
-from ganjax.metrics import METRICS, PER_IMAGE_METRICS, lpips
+from ganjax.metrics import METRICS, PER_IMAGE_METRICS, lpips, perceptual
 from ganjax.metrics.features import RESIZE_CONVENTIONS
 from ganjax.metrics.inception_metrics import BEST_METRICS, INCEPTION_METRICS
 from ganjax.metrics.likelihood import BOUND_SCORES
@@ -33,8 +33,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         DATASETS.get(dataset)
     for metric in config.eval.metrics:
         METRICS.get(metric)
-        if metric in lpips.METRIC_NETWORKS:
-            lpips.weights_path(lpips.METRIC_NETWORKS[metric])  # says what to install when the weights are absent
+        network = {**lpips.METRIC_NETWORKS, **perceptual.METRIC_NETWORKS}.get(metric)
+        if network:
+            lpips.weights_path(network)  # says what to install when the weights are absent
     for augmentation in config.augment.policy:
         AUGMENTATIONS.get(augmentation)
     SCHEDULES.get(config.optim.schedule)
@@ -82,7 +83,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         f"--config.eval.metrics asks for {', '.join(inception_metrics)}, which compare images; the ring dataset has "
         "2-d points: use --config.eval.metrics=ring",
     )
-    best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values())
+    check(eval_config.num_pairs >= 1, f"--config.eval.num_pairs must be at least 1; got {eval_config.num_pairs}")
+    check(
+        eval_config.ppl_sampling in perceptual.SAMPLINGS,
+        f"--config.eval.ppl_sampling must be {' or '.join(perceptual.SAMPLINGS)}; got {eval_config.ppl_sampling!r}",
+    )
+    best_metrics = (*BEST_METRICS, *PER_IMAGE_METRICS, *BOUND_SCORES.values(), *perceptual.METRIC_NETWORKS)
     check(
         eval_config.best_metric in ("", *best_metrics),
         f"--config.eval.best_metric must be {', '.join(best_metrics)} or '' (none); got {eval_config.best_metric!r}",

@@ -9,6 +9,7 @@ images, split, resize convention, weights); a flag that is given overrides that 
 
     python -m ganjax.evaluate --workdir runs/mnist_dcgan [--num 10000] [--split test] [--step S]
     python -m ganjax.evaluate --workdir runs/vae_mnist --metrics elbo,iwae     # a VAE's test bounds, nats
+    python -m ganjax.evaluate --workdir runs/sngan --metrics ppl --num_pairs 10000   # a GAN's path length (LPIPS)
 
 The run's checkpoint is verified before it is read, as train.py does. Every result names the weights file, its
 sha256 and the resize convention that produced it; `--out FILE` also writes the results as JSON.
@@ -44,12 +45,13 @@ _METRICS = flags.DEFINE_list(
     "metrics",
     None,
     f"Any of {', '.join(inception_metrics.INCEPTION_METRICS)} (with --workdir, also the run's task's own, such as a "
-    "VAE's elbo and iwae); default fid,kid or the run's.",
+    "VAE's elbo and iwae, a GAN's ppl and lpips_diversity); default fid,kid or the run's.",
 )
 _RESIZE = flags.DEFINE_string("resize", None, "Resize to 299x299: tf (TensorFlow/StyleGAN) or pytorch; default tf.")
 _INCEPTION = flags.DEFINE_string("inception", None, "Inception TorchScript archive; default: the run's, else searched.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Images per Inception call; default 100 or the run's.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Folder for cached reference features.")
+_NUM_PAIRS = flags.DEFINE_integer("num_pairs", None, "With --workdir: latent pairs of ppl and lpips_diversity.")
 _OUT = flags.DEFINE_string("out", None, "Also write the results as JSON to this file.")
 
 # The evaluation settings of image-set comparisons, and of runs whose config predates a field.
@@ -62,6 +64,9 @@ DEFAULTS = {
     "inception": None,
     "batch_size": 100,
     "cache_dir": None,
+    "num_pairs": 10_000,  # and the next two: what runs saved before ppl existed lack (configs/default.py)
+    "ppl_sampling": "full",
+    "ppl_crop": False,
 }
 
 
@@ -78,6 +83,7 @@ def eval_settings(run_eval: ml_collections.ConfigDict | None = None) -> ml_colle
         "num": _NUM.value,
         "split": _SPLIT.value,
         "num_reference": _NUM_REFERENCE.value,
+        "num_pairs": _NUM_PAIRS.value,
     }
     for key, value in given.items():
         if value is not None:

@@ -1,6 +1,7 @@
-"""The perceptual term of image-to-image and CycleGAN objectives (ganjax/reconstruction.py's `Perceptual`): LPIPS
-between output and target, its weight in the total, a gradient that reaches only the model, and a frozen network
-that no state, optimizer or checkpoint holds."""
+"""What ganjax computes through LPIPS besides the metric itself: the perceptual term of image-to-image and CycleGAN
+objectives (ganjax/reconstruction.py's `Perceptual`: its weight in the total, a gradient that reaches only the
+model, a frozen network that no state, optimizer or checkpoint holds), and a generator's perceptual path length and
+LPIPS diversity (ganjax/metrics/perceptual.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from helpers import initial_state, needs_lpips_weights
+from helpers import initial_state, needs_lpips_weights, tiny_dcgan_config
 
 from configs import restore_denoise, translate_folders
+from ganjax.config import validate_config
 from ganjax.errors import ConfigError
-from ganjax.metrics import lpips
+from ganjax.metrics import ScoredSamples, lpips
+from ganjax.metrics.perceptual import (
+    LatentSamples,
+    filtered_mean,
+    lpips_diversity,
+    path_lengths,
+    perceptual_path_length,
+)
 from ganjax.reconstruction import Perceptual
+from ganjax.sampling import slerp
 from ganjax.tasks import build_task
 from ganjax.train import train_and_evaluate
 
@@ -114,3 +124,111 @@ def test_without_the_extra_it_is_refused_before_anything_runs(tmp_path: pathlib.
     with pytest.raises(ConfigError, match=message):
         train_and_evaluate(_denoise(**{"objective.perceptual_weight": 1.0}), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ perceptual path length and LPIPS diversity
+
+
+def _samples(generate, latent_dim: int = 4, num_classes: int = 0) -> LatentSamples:
+    def draw(num: int) -> np.ndarray:
+        raise AssertionError("these metrics generate from their own latents")
+
+    return LatentSamples(draw, generate, latent_dim, num_classes)
+
+
+def _eval_config(**overrides) -> ml_collections.ConfigDict:
+    config = tiny_dcgan_config(**{"eval.num_pairs": 12, **overrides})
+    validate_config(config)
+    return config
+
+
+# Generators of 16x16 grey images from 4-d latents (unit-norm pattern directions): one smooth in z, the same with a
+# term that oscillates 200 times faster, and one that ignores z.
+_PATTERNS = np.random.default_rng(0).normal(size=(4, 16 * 16))
+_PATTERNS /= np.linalg.norm(_PATTERNS, axis=0)
+
+
+def _smooth(z, labels):
+    return np.tanh(np.asarray(z) @ _PATTERNS / 4).reshape(-1, 16, 16, 1)
+
+
+def _rough(z, labels):
+    return np.clip(_smooth(z, labels) + 0.2 * np.sin(200 * np.asarray(z) @ _PATTERNS).reshape(-1, 16, 16, 1), -1, 1)
+
+
+def _constant(z, labels):
+    return np.zeros((len(z), 16, 16, 1))
+
+
+def test_the_filtered_mean_drops_what_lies_beyond_the_1st_and_99th_percentiles():
+    # 201 values: 0, ..., 199 and an outlier; the 1st percentile is the 3rd value (2), the 99th the 199th (198).
+    assert filtered_mean(np.append(np.arange(200.0), 1e9)) == pytest.approx(100.0)
+
+
+def test_ppl_walks_a_pair_by_its_fraction_t():
+    seen = []
+
+    def recording(z, labels):
+        seen.append(np.asarray(z))
+        return _smooth(z, labels)
+
+    path_lengths(_samples(recording), 3, seed=0, sampling="end", crop=False)
+    (z,) = seen
+    ends = jax.random.normal(jax.random.split(jax.random.PRNGKey(0))[0], (2, 3, 4))
+    np.testing.assert_allclose(z[:3], ends[0], rtol=1e-6)  # t = 0: the walk starts at z0,
+    # ... and takes one step of 1e-4 along it
+    stepped = [slerp(start, end, np.array([1e-4]))[0] for start, end in zip(*ends, strict=True)]
+    np.testing.assert_allclose(z[3:], stepped, rtol=1e-6)
+
+
+@needs_lpips_weights
+def test_ppl_is_zero_for_a_constant_generator_and_larger_for_a_rough_one():
+    config = _eval_config(**{"eval.metrics": ("ppl",)})
+    smooth, rough = (perceptual_path_length(_samples(g), config)["ppl"] for g in (_smooth, _rough))
+    assert perceptual_path_length(_samples(_constant), config) == {"ppl": 0.0}
+    assert 0 < smooth < np.inf and rough > 10 * smooth, (smooth, rough)
+
+
+@needs_lpips_weights
+def test_lpips_diversity_is_zero_when_the_noise_is_ignored():
+    config = _eval_config()
+
+    def by_label_only(z, labels):
+        return np.broadcast_to(np.asarray(labels, np.float32)[:, None, None, None] / 10 - 0.5, (len(z), 32, 32, 3))
+
+    def with_noise(z, labels):
+        return np.tanh(np.repeat(_smooth(z, labels), 2, axis=1).repeat(2, axis=2).repeat(3, axis=3))
+
+    assert lpips_diversity(_samples(by_label_only, num_classes=10), config) == {"lpips_diversity": 0.0}
+    assert lpips_diversity(_samples(with_noise, num_classes=10), config)["lpips_diversity"] > 0.01
+
+
+@needs_lpips_weights
+def test_a_gan_evaluation_scores_ppl_and_names_its_protocol():
+    config = tiny_dcgan_config(**{"eval.metrics": ("ppl",), "eval.num_pairs": 6})
+    task = build_task(config)
+    evaluation = task.evaluator(jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",)))(initial_state(task, 0))
+    assert 0 < evaluation.scores["ppl"] < np.inf
+    assert evaluation.protocol["ppl"].startswith("6 walks in Z (slerp, t full), epsilon 0.0001, LPIPS v0.1 vgg")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"eval.metrics": ("lpips_diversity",)}, r"lpips_diversity, which compares images through LPIPS alex \(at "),
+        ({"eval.ppl_sampling": "middle"}, r"--config.eval.ppl_sampling must be full or end; got 'middle'"),
+        ({"eval.num_pairs": 0}, r"--config.eval.num_pairs must be at least 1; got 0"),
+    ],
+)
+def test_bad_metric_settings_are_refused_before_training(overrides, message):
+    config = tiny_dcgan_config(**overrides)  # 28x28 digits: too small for AlexNet
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+        build_task(config)
+
+
+def test_only_gan_runs_score_them():
+    with pytest.raises(ConfigError, match=r"asks for ppl, which only gan runs score; this run.s task is image2image"):
+        build_task(_denoise(**{"eval.metrics": ("psnr", "ppl")}))
+    with pytest.raises(ConfigError, match=r"'ppl' walks a generator's latents: it needs a gan run"):
+        perceptual_path_length(ScoredSamples(None, {}, None), _eval_config())

@@ -13,11 +13,12 @@ reconstruction for unpaired translation.
 
 Registered here: `ring` (ganjax/data/ring.py), the per-image metrics of `PER_IMAGE_METRICS` (among them `lpips` and
 `lpips_vgg`, which need the `lpips` extra), `fid`, `kid`, `precision_recall`, `inception_score`
-(ganjax/metrics/inception_metrics.py), and a VAE's bounds on the test log-likelihood, `elbo` and `iwae`
-(ganjax/metrics/likelihood.py).
+(ganjax/metrics/inception_metrics.py), a VAE's bounds on the test log-likelihood, `elbo` and `iwae`
+(ganjax/metrics/likelihood.py), and a generator's perceptual path length `ppl` and `lpips_diversity`
+(ganjax/metrics/perceptual.py, through LPIPS).
 """
 
-from ganjax.metrics import inception_metrics, likelihood  # noqa: F401  (importing registers their metrics)
+from ganjax.metrics import inception_metrics, likelihood, perceptual  # noqa: F401  (importing registers their metrics)
 from ganjax.metrics.base import HIGHER_IS_BETTER, METRICS, PER_IMAGE_METRICS, Samples, ScoredSamples
 
 __all__ = ["HIGHER_IS_BETTER", "METRICS", "PER_IMAGE_METRICS", "Samples", "ScoredSamples"]

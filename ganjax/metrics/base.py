@@ -22,7 +22,7 @@ METRICS: Registry = Registry("metric", config_key="eval.metrics")
 # `metrics`, ganjax/tasks/). LPIPS (ganjax/metrics/lpips.py) is a distance, better when lower; the others are better
 # when higher.
 PER_IMAGE_METRICS = ("psnr", "ssim", "psnr_hole", "edge_ssim", "cycle_psnr", *METRIC_NETWORKS)
-# Scores that are better when higher (the others, FID, KID and LPIPS, are better when lower).
+# Scores that are better when higher (the others, FID, KID, LPIPS and PPL, are better when lower).
 HIGHER_IS_BETTER = (
     *(name for name in PER_IMAGE_METRICS if name not in METRIC_NETWORKS),
     "modes_covered",
@@ -30,6 +30,7 @@ HIGHER_IS_BETTER = (
     "precision",
     "recall",
     "inception_score",
+    "lpips_diversity",
 )
 
 

@@ -29,7 +29,8 @@ from ganjax.data import Source
 from ganjax.data.pipeline import crop_shape
 from ganjax.errors import ConfigError
 from ganjax.images import picture
-from ganjax.metrics import Samples
+from ganjax.metrics import perceptual
+from ganjax.metrics.perceptual import LatentSamples
 from ganjax.models import Networks, build_networks
 from ganjax.optim import make_optimizers
 from ganjax.penalties import Inputs
@@ -97,7 +98,7 @@ class Gan(Generative):
     """
 
     name: ClassVar[str] = "gan"
-    metrics: ClassVar[tuple[str, ...]] = ("ring",)
+    metrics: ClassVar[tuple[str, ...]] = ("ring", *perceptual.METRIC_NETWORKS)
     refuses: ClassVar[tuple[str, ...]] = ()
 
     networks: Networks
@@ -264,7 +265,11 @@ class Gan(Generative):
             def draw(num: int) -> np.ndarray:
                 return sample(state, normal_latents(seed, num, latent_dim), random_labels(seed + 1, num, num_classes))
 
-            return score(Samples(draw, feature_mesh), self.config)
+            def generate(z: jax.Array, labels: jax.Array | None) -> np.ndarray:
+                return sample(state, z, labels)
+
+            samples = LatentSamples(draw, generate, latent_dim, num_classes, feature_mesh)
+            return score(samples, self.config, perceptual.describe(self.config))
 
         return evaluate
 
@@ -299,6 +304,7 @@ class Gan(Generative):
         """The GAN a validated config (ganjax/config.py) describes."""
         g_optimizer, d_optimizer = make_optimizers(config)
         networks = build_networks(config.model)
+        perceptual.check_samples(config.eval.metrics, networks.sample_shape)
         augment_config = config.augment
         return cls(
             networks=networks,
