@@ -50,16 +50,18 @@ def rgb32_npz(tmp_path_factory) -> pathlib.Path:
 # The costliest files, costliest first, by their worker-seconds with a cold compilation cache (benchmarks/RESULTS.md,
 # "The test suite after issue 22"); every other file costs less.
 COSTLIEST_FILES = (
-    "test_cyclegan.py",
-    "test_sweep.py",
-    "test_cli.py",
     "test_recipes.py",
+    "test_sweep.py",
+    "test_cyclegan.py",
     "test_distributed.py",
-    "test_image2image.py",
+    "test_cli.py",
     "test_evaluation.py",
+    "test_image2image.py",
     "test_architectures.py",
     "test_device_suite.py",
+    "test_regularization.py",
     "test_vae.py",
+    "test_perceptual.py",
     "test_train.py",
 )
 
