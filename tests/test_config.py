@@ -87,7 +87,7 @@ def test_workdir_with_a_checkpoint_from_an_incompatible_config(tmp_path, npz):
             "eval.best_metric",
             "precision",
             r"--config.eval.best_metric must be fid, kid, psnr, ssim, psnr_hole, edge_ssim, cycle_psnr, lpips, "
-            r"lpips_vgg, nelbo, iwae_nll or '' \(none\)",
+            r"lpips_vgg, nelbo, iwae_nll, ppl, lpips_diversity or '' \(none\)",
         ),
         ("eval.num", 1, r"--config.eval.num must be at least 2; got 1"),
     ],

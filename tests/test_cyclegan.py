@@ -36,6 +36,7 @@ from ganjax.errors import ConfigError, DataError
 from ganjax.losses import LOSSES
 from ganjax.models.restorers import Restorer
 from ganjax.penalties import Inputs
+from ganjax.reconstruction import Perceptual
 from ganjax.runs import load_run
 from ganjax.tasks import build_task
 from ganjax.tasks.cyclegan import CycleGan
@@ -83,6 +84,7 @@ def _toy_cyclegan(identity_weight: float) -> CycleGan:
         adversarial_weight=2.0,
         cycle_weight=10.0,
         identity_weight=identity_weight,
+        perceptual=Perceptual(),
         pool_size=0,
         g_optimizer=optax.sgd(1.0),
         ema=Ema(),
