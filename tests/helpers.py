@@ -110,7 +110,7 @@ needs_lpips_weights = pytest.mark.skipif(
 
 def initial_state(task, seed: int):
     """task's state at step 0, as one compiled program: for a network of any size this is several times faster
-    than creating it op by op (a U-Net's 8 s against 2 s on these CPUs)."""
+    than creating it op by op (benchmarks/RESULTS.md, "The test suite after issue 22")."""
     return jax.jit(task.init_state)(seed)
 
 
