@@ -44,21 +44,25 @@ def _random_images(seed: int, shape: tuple[int, ...]) -> jax.Array:
 
 @needs_lpips_weights
 def test_the_term_is_the_mean_lpips_distance_and_off_at_weight_zero():
-    outputs, targets = _random_images(0, (3, 16, 16, 1)), _random_images(1, (3, 16, 16, 1))
-    term = Perceptual(weight=0.5, network="vgg")
+    outputs, targets = _random_images(0, (3, 32, 32, 1)), _random_images(1, (3, 32, 32, 1))
+    term = Perceptual(weight=0.5, network="alex")
     assert term.active and not Perceptual().active
-    expected = np.mean(lpips.distance(outputs, targets, "vgg"))
+    expected = np.mean(lpips.distance(outputs, targets, "alex"))
     assert float(jax.jit(term)(outputs, targets)) == pytest.approx(float(expected), rel=1e-5)
     assert float(term(targets, targets)) == 0.0
 
 
 @needs_lpips_weights
 def test_one_step_reaches_only_the_restorer_and_no_lpips_weight_enters_the_state():
-    plain, perceptual = build_task(_denoise()), build_task(_denoise(**{"objective.perceptual_weight": 0.5}))
+    # AlexNet, the cheaper of the two networks, needs crops of 32 (test_bad_settings_are_one_line_errors).
+    plain = build_task(_denoise(**{"data.crop": 32}))
+    perceptual = build_task(
+        _denoise(**{"data.crop": 32, "objective.perceptual_weight": 0.5, "objective.perceptual_network": "alex"})
+    )
     state = initial_state(plain, 0)
     # The same state fits both: the frozen network is in no state, optimizer state or checkpoint.
     assert jax.tree.structure(initial_state(perceptual, 0)) == jax.tree.structure(state)
-    batch = {"image": _random_images(2, (1, 8, 16, 16, 1))}
+    batch = {"image": _random_images(2, (1, 8, 32, 32, 1))}
     (plain_state, plain_metrics), (new_state, metrics) = (
         jax.jit(task.make_step())(state, batch) for task in (plain, perceptual)
     )

@@ -61,6 +61,19 @@ def test_frechet_distance_of_a_singular_covariance_matches_a_nuclear_norm():
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-7)
 
 
+@pytest.mark.filterwarnings("ignore:.*singular")
+@pytest.mark.parametrize("sizes", [(5, 9), (9, 5), (40, 5), (5, 40)])
+def test_the_small_set_shortcut_gives_the_full_eigendecomposition_value(sizes):
+    """Sets of N <= D features take the N x N path (F S_other F^T); with the factors dropped, the D x D path runs.
+    Both give the same distance, whichever set is the small one."""
+    rng = np.random.default_rng(2)
+    a, b = (fit_gaussian(rng.normal(size=(count, 24)) + shift) for count, shift in zip(sizes, (0.0, 0.5), strict=True))
+    assert (a.factor is None, b.factor is None) == (sizes[0] > 24, sizes[1] > 24)
+    full = frechet_distance(*(Gaussian(gaussian.mean, gaussian.covariance) for gaussian in (a, b)))
+    assert frechet_distance(a, b) == pytest.approx(full, rel=1e-7)
+    np.testing.assert_allclose(a.factor.T @ a.factor if a.factor is not None else a.covariance, a.covariance)
+
+
 def test_fit_gaussian_is_float64_mean_and_unbiased_covariance():
     features = np.array([[1, 2], [3, 6], [5, 4]], np.float32)
     gaussian = fit_gaussian(features)
