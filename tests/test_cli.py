@@ -22,10 +22,10 @@ from ganjax.runs import load_run
 
 pytestmark = pytest.mark.slow
 
-NUM_STEPS = 400
-
-
-CHECKPOINT_EVERY = 50
+# Long enough that a signal sent at the first logged step, or a kill sent as the first checkpoint completes, lands
+# mid-run with 175 steps to spare; 8 checkpoints a run.
+NUM_STEPS = 200
+CHECKPOINT_EVERY = 25
 
 
 def _train_command(workdir, npz, **overrides):
