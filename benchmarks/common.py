@@ -97,3 +97,16 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
         timings.append((time.perf_counter() - started) / steps)
     params = sum(parameter_counts(state).values())
     return {"seconds": statistics.median(timings), "compile": compile_seconds, "params": params}
+
+
+def lpips_metrics(networks_flag: str) -> tuple[str, ...]:
+    """The registered LPIPS metrics ("lpips", "lpips_vgg") that a --lpips flag's comma-separated networks ("alex,vgg")
+    name; SystemExit for an unknown network."""
+    from ganjax.metrics import lpips
+
+    by_network = {network: name for name, network in lpips.METRIC_NETWORKS.items()}
+    networks = [network for network in networks_flag.split(",") if network]
+    unknown = [network for network in networks if network not in by_network]
+    if unknown:
+        raise SystemExit(f"--lpips: unknown network {', '.join(unknown)}; valid: {', '.join(by_network)}")
+    return tuple(by_network[network] for network in networks)

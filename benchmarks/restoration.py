@@ -45,6 +45,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from common import lpips_metrics  # noqa: E402
+
 from ganjax.cli import configure_logging, use_fast_cpu_convolutions  # noqa: E402
 
 RECIPES = {"denoise": "restore_denoise", "sr": "restore_sr4", "inpaint": "restore_inpaint", "colour": "restore_colour"}
@@ -97,20 +99,8 @@ def protocol_config(args: argparse.Namespace):
     if args.num is not None:
         config.eval.num = args.num
     metrics = ["psnr", "ssim"] + (["psnr_hole"] if args.task == "inpaint" else []) + (["fid"] if args.fid else [])
-    config.eval.metrics = tuple(metrics) + lpips_metrics(args)
+    config.eval.metrics = tuple(metrics) + lpips_metrics(args.lpips)
     return config
-
-
-def lpips_metrics(args: argparse.Namespace) -> tuple[str, ...]:
-    """The LPIPS metrics --lpips asks for, by registered name; SystemExit for an unknown network."""
-    from ganjax.metrics import lpips
-
-    by_network = {network: name for name, network in lpips.METRIC_NETWORKS.items()}
-    networks = [network for network in args.lpips.split(",") if network]
-    unknown = [network for network in networks if network not in by_network]
-    if unknown:
-        sys.exit(f"--lpips: unknown network {', '.join(unknown)}; valid: {', '.join(by_network)}")
-    return tuple(by_network[network] for network in networks)
 
 
 def limited(batches: list, limit: int | None) -> list:
@@ -427,7 +417,7 @@ def main() -> None:
             f"({reference} images), resize {inception['resize']}, weights {pathlib.Path(inception['weights']).name}"
         )
     print()
-    print_tables(args.task, rows, args.fid, lpips_metrics(args), num_images)
+    print_tables(args.task, rows, args.fid, lpips_metrics(args.lpips), num_images)
 
 
 if __name__ == "__main__":

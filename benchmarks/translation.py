@@ -12,7 +12,9 @@ row is scored by
   evaluation images (the 1,209 drawings; trust KID with a reference this small: ganjax/tasks/cyclegan.py);
 - the edge-map SSIM between each photo and its translation (ganjax/metrics/translation.py), how much of the photo's
   structure is kept;
-- the PSNR of the cycle's reconstruction b2a(a2b(photo)) against the photo (models only).
+- the PSNR of the cycle's reconstruction b2a(a2b(photo)) against the photo (models only);
+- with --lpips alex (or vgg; the lpips extra), the LPIPS distance between each photo and its translation: how far
+  the method moves the photo (0 for the identity, about that of unrelated images for a random drawing).
 
 Rows: each --workdir's EMA generators from the newest intact checkpoint; the cartoon filter and OpenCV's
 stylization, per image; "identity" (the photo unchanged: all content, no style); "random drawing from B" (a drawing
@@ -33,6 +35,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from common import lpips_metrics  # noqa: E402
+
 from ganjax.cli import configure_logging, use_fast_cpu_convolutions  # noqa: E402
 
 RANDOM_DRAWING_SEED = 7  # which drawing stands beside each photo in the "random drawing from B" row
@@ -44,11 +48,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", action="append", default=[], help="A trained cyclegan run (repeatable).")
     parser.add_argument("--num", type=int, default=None, help="Photos translated (default: the protocol's eval.num).")
     parser.add_argument("--no-classical", action="store_true", help="Leave out the OpenCV filters.")
+    parser.add_argument("--lpips", default="", help="Add LPIPS with these networks, comma-separated: alex, vgg.")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    lpips_columns = lpips_metrics(args.lpips)
     configure_logging()
     use_fast_cpu_convolutions()
 
@@ -78,7 +84,7 @@ def main() -> None:
     rows = []
 
     def add(method: str, translated: np.ndarray, cycled: np.ndarray | None, seconds: float | None) -> None:
-        metrics = METRICS if cycled is not None else METRICS[:-1]
+        metrics = (*(METRICS if cycled is not None else METRICS[:-1]), *lpips_columns)
         scoring = ml_collections.ConfigDict(config.to_dict())
         scoring.eval.metrics = metrics
         evaluation = score_translations(scoring, photos, translated, cycled, name)
@@ -117,14 +123,16 @@ def main() -> None:
     def fmt(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
+    lpips_headers = [f"{name} (to the photo)" for name in lpips_columns]
     print_table(
-        ["method", "KID x 10^3", "FID", "edge-map SSIM", "cycle PSNR (dB)", "s / image"],
+        ["method", "KID x 10^3", "FID", "edge-map SSIM", *lpips_headers, "cycle PSNR (dB)", "s / image"],
         [
             [
                 method,
                 f"{1e3 * scores['kid']:.2f} ± {1e3 * scores['kid_std']:.2f}",
                 fmt(scores["fid"], 2),
                 fmt(scores["edge_ssim"], 3),
+                *(fmt(scores[name], 3) for name in lpips_columns),
                 fmt(scores.get("cycle_psnr"), 2),
                 "-" if seconds is None else f"{seconds:.4f}",
             ]

@@ -28,6 +28,7 @@ from ganjax.metrics.perceptual import (
 from ganjax.reconstruction import Perceptual
 from ganjax.sampling import slerp
 from ganjax.tasks import build_task
+from ganjax.tasks.cyclegan_evaluation import score_translations
 from ganjax.train import train_and_evaluate
 
 
@@ -95,6 +96,19 @@ def test_cyclegan_adds_the_perceptual_distance_of_each_cycle(tmp_path):
     assert len(terms) == 8  # two of each kind
     total = sum(weights[name.split("_")[0]] * float(value) for name, value in terms.items())
     assert float(metrics["g_loss"]) == pytest.approx(total, rel=1e-5)
+
+
+@needs_lpips_weights
+def test_the_translation_table_scores_lpips_between_each_photo_and_its_translation():
+    config = translate_folders.get_config("tiny")
+    config.eval.metrics = ("lpips", "edge_ssim")
+    photos = np.asarray(_random_images(5, (4, 32, 32, 3)))
+    grey = np.asarray(_random_images(6, (4, 32, 32, 1)))  # a grey domain B: compared with the photos in RGB
+    for translated, expected in ((photos, np.zeros(4)), (grey, lpips.distance(photos, np.repeat(grey, 3, -1)))):
+        evaluation = score_translations(config, photos, translated, None, "four photos")
+        assert evaluation.scores["lpips"] == pytest.approx(float(np.mean(expected)), abs=1e-6)
+    assert evaluation.scores["lpips"] > 0.1
+    assert evaluation.protocol["lpips_networks"].startswith("between each input and its translation; lpips: LPIPS")
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ from ganjax.adversarial import Adversary
 from ganjax.data import Source
 from ganjax.data.domains import DOMAINS, batch_key
 from ganjax.errors import ConfigError, DataError, check
+from ganjax.metrics import lpips
 from ganjax.models.pix2pix import build_patch_discriminator
 from ganjax.models.restorers import Restorer, build_restorer
 from ganjax.optim import make_optimizers
@@ -94,7 +95,7 @@ class CycleGan(Mapping):
     """
 
     name: ClassVar[str] = "cyclegan"
-    metrics: ClassVar[tuple[str, ...]] = ("edge_ssim", "cycle_psnr")
+    metrics: ClassVar[tuple[str, ...]] = ("edge_ssim", "cycle_psnr", *lpips.METRIC_NETWORKS)
     refuses: ClassVar[tuple[str, ...]] = ("augment.policy", "optim.d_steps")
     batches_per_step: ClassVar[int] = 1
 

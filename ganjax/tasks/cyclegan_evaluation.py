@@ -1,8 +1,10 @@
 """CycleGAN's evaluation: the first `eval.num` images of domain A's evaluation set translated to B, scored by
 `score_translations`, which also scores the classical baselines (benchmarks/translation.py): the Inception metrics
 (KID, FID) of the translations against domain B's evaluation images, the edge-map SSIM between each input and its
-translation (content kept; ganjax/metrics/translation.py) and the PSNR of the cycle's reconstruction b2a(a2b(a))
-against the input. And `translation_grid`, the sample grid of both directions and their cycles.
+translation (content kept; ganjax/metrics/translation.py), the LPIPS distance between each input and its translation
+(`lpips`, `lpips_vgg`: how far the translation moves the photo, 0 for the identity; the `lpips` extra) and the PSNR
+of the cycle's reconstruction b2a(a2b(a)) against the input. And `translation_grid`, the sample grid of both
+directions and their cycles.
 
 KID, not FID, is the metric to trust with a small domain such as the 1,209 clip-art drawings: FID's estimate from N
 images is biased by a term that shrinks like 1/N and differs between models, so at N ~ 1,000 it ranks them by sample
@@ -21,7 +23,7 @@ import numpy as np
 from ganjax.data import Source, open_source
 from ganjax.errors import DataError
 from ganjax.images import image_grid, model_range_to_pixels
-from ganjax.metrics import ScoredSamples
+from ganjax.metrics import ScoredSamples, lpips
 from ganjax.metrics.fidelity import psnr
 from ganjax.metrics.translation import edge_ssim
 from ganjax.scoring import Evaluation, score
@@ -86,6 +88,12 @@ def score_translations(
     if cycled is not None:
         cycle_psnr = psnr(jnp.asarray(model_range_to_pixels(cycled)), input_pixels)
         per_image["cycle_psnr"] = np.minimum(np.asarray(cycle_psnr, np.float64), MAX_PSNR)
+    asked_lpips = [metric for metric in config.eval.metrics if metric in lpips.METRIC_NETWORKS]
+    if asked_lpips:  # grey and colour domains compare in RGB, grey repeated (as LPIPS treats a grey pair)
+        channels = max(inputs.shape[-1], translated.shape[-1])
+        pair = [np.broadcast_to(images, (*images.shape[:3], channels)) for images in (inputs, translated)]
+    for metric in asked_lpips:
+        per_image[metric] = np.asarray(lpips.distance(*pair, lpips.METRIC_NETWORKS[metric]), np.float64)
     samples = ScoredSamples(np.asarray(translated, np.float32), per_image, None, mesh)
     # The Inception metrics compare with domain B: its evaluation images (eval.num_reference of them; 0: all).
     reference = ml_collections.ConfigDict(config.to_dict())
@@ -93,6 +101,9 @@ def score_translations(
     reference.eval.split = reference.data.split
     reference_set = reference.data.path if reference.data.name in ("folder", "npz") else reference.data.split
     protocol = {"inputs": name, "direction": "a2b", "reference": f"domain b: {reference.data.name} {reference_set}"}
+    if asked_lpips:
+        networks = "; ".join(f"{metric}: {lpips.describe(lpips.METRIC_NETWORKS[metric])}" for metric in asked_lpips)
+        protocol["lpips_networks"] = f"between each input and its translation; {networks}"
     return score(samples, reference, protocol)
 
 
