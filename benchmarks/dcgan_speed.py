@@ -2,6 +2,7 @@
 
     python benchmarks/dcgan_speed.py                 # MNIST (28x28x1) and CIFAR-10 (32x32x3) shapes, batch 64
     python benchmarks/dcgan_speed.py --batch 256 --shapes 32x3
+    GANJAX_CPU_FLAGS=0 python benchmarks/dcgan_speed.py    # without the convolution flag train.py sets on CPU
 
 Needs PyTorch for the reference (`pip install torch==2.13.0`, a CPU wheel); without it only ganjax is timed. The
 reference is benchmarks/torch_models.py's `torch_runner`, which builds any recipe's step; here the DCGAN one.
@@ -9,12 +10,14 @@ Both sides do the same work per step: one discriminator update on a real batch a
 gradient, one generator update through the frozen discriminator, Adam for both, an EMA of the generator, batch norm
 in the generator. ganjax's step also computes gradient/parameter norms and non-finite flags, which PyTorch's skips.
 Each figure is the median over --repeats of the mean step time over --steps steps, after warm-up; the two
-frameworks take turns, repeat by repeat, so that a drifting machine affects both alike.
+frameworks take turns, repeat by repeat, so that a drifting machine affects both alike. ganjax runs with the XLA:CPU
+convolution flag that train.py sets (`ganjax.cli.use_fast_cpu_convolutions`), unless GANJAX_CPU_FLAGS=0.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -30,6 +33,7 @@ from common import interleaved_seconds_per_call, machine, print_table  # noqa: E
 
 from configs import default  # noqa: E402
 from ganjax import parallel  # noqa: E402
+from ganjax.cli import use_fast_cpu_convolutions  # noqa: E402
 from ganjax.compile import create_state, jit_train_step, state_shardings  # noqa: E402
 from ganjax.state import parameter_counts  # noqa: E402
 from ganjax.tasks import build_task  # noqa: E402
@@ -69,11 +73,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    use_fast_cpu_convolutions()  # before the first device is asked for: XLA reads $XLA_FLAGS then
     try:
         import torch
     except ImportError:
         torch = None
-    devices = f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+    devices = f"jax {jax.__version__} on {jax.devices()[0].device_kind} (XLA_FLAGS: {xla_flags!r})"
     if torch is not None:
         devices += f"; torch {torch.__version__} ({torch.get_num_threads()} threads)"
     print(f"DCGAN training step, batch {args.batch}. Machine: {machine()}; {devices}\n")

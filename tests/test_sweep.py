@@ -135,25 +135,29 @@ def test_a_sweep_trains_as_one_program_reports_resumes_and_exports(tmp_path):
     assert len(forced.added) == 16 and len(list((directory / "runs").glob("*.replaced-*"))) == 16
 
 
-def test_18_runs_of_3_losses_3_learning_rates_2_seeds_compile_one_step_program(tmp_path):
-    # Through the CLI, in its own process: 18 members hold 18 checkpoint managers and event writers at once.
-    spec = _spec(
-        tmp_path,
+def test_runs_of_several_losses_learning_rates_and_seeds_compile_one_step_program(tmp_path):
+    """18 runs (3 losses, 3 learning rates, 2 seeds) as one unit of 18 members, and 4 runs (2 losses, 2 learning
+    rates) as units of one (CPU's default): one step program either way. Through the CLI, in its own process: the 18
+    members hold 18 checkpoint managers and event writers at once."""
+    spec_18 = (
         'h.product([h.sweep("loss", ["non_saturating", "hinge", "least_squares"]), '
-        'h.sweep("optim.g_lr", [1e-3, 5e-4, 2e-4]), h.seeds(2)])',
+        'h.sweep("optim.g_lr", [1e-3, 5e-4, 2e-4]), h.seeds(2)])'
     )
+    spec_4 = 'h.product([h.sweep("loss", ["non_saturating", "hinge"]), h.sweep("optim.g_lr", [1e-3, 2e-4])])'
     flags = [f"--config.{flag}" for flag in _flags(**{"train.num_steps": 2, "eval.every": 0, "train.num_samples": 16})]
-    # --max-members=18: one unit of 18 members; without it (CPU's default), 18 units of one, one program for all.
-    for name, limit, units in (("together", ["--max-members=18"], 1), ("one_by_one", [], 18)):
+    for name, spec, limit, runs, units in (
+        ("together", spec_18, ["--max-members=18"], 18, 1),
+        ("one_by_one", spec_4, [], 4, 4),
+    ):
         directory = tmp_path / name
-        process = _sweep_cli("run", str(spec), f"--workdir={directory}", *limit, *flags)
+        process = _sweep_cli("run", str(_spec(tmp_path, spec, f"{name}.py")), f"--workdir={directory}", *limit, *flags)
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         plan = plan_lib.read_plan(directory)
-        assert len(plan.runs) == 18 and len(plan.units) == units
+        assert len(plan.runs) == runs and len(plan.units) == units
         assert err.count("compiled as one program") == 1, err
         statuses = [plan_lib.read_status(plan_lib.run_dir(directory, run))["status"] for run in plan.runs]
-        assert statuses == ["done"] * 18
+        assert statuses == ["done"] * runs
 
 
 def test_a_diverging_member_is_recorded_and_the_others_are_bitwise_unchanged(tmp_path, monkeypatch):
