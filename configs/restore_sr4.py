@@ -11,7 +11,9 @@ The full recipe: 16 residual blocks of 64 channels, L1 loss, batch 16, Adam 1e-3
 weights cannot be fetched here). `cpu` is the recipe for 30 minutes of 2 CPU cores, start to finish (CPU_STEPS
 steps): `edsr` (ganjax/models/corrective.py), an EDSR-baseline trunk without batch norm at the low resolution that
 corrects bicubic upscaling, L1, the cosine decay ending at the budget; benchmarks/RESULTS.md, "recipes that win on a
-CPU budget", has what it reaches beside bicubic. `tiny` is a smoke test.
+CPU budget", has what it reaches beside bicubic. `cpu_gan` is its twin with only the conditional PatchGAN added
+(32 channels, weight 0.01, its own Adam 1e-4): what the adversarial term buys in LPIPS and costs in PSNR
+(`benchmarks/restoration.py --lpips alex` with both runs). `tiny` is a smoke test.
 Evaluate on Set14 with --config.eval.split=Set14.
 """
 
@@ -19,7 +21,7 @@ import ml_collections
 
 from configs import default
 
-VARIANTS = ("cpu", "gan", "tiny")
+VARIANTS = ("cpu", "cpu_gan", "gan", "tiny")
 CPU_STEPS = 6_000
 
 
@@ -34,10 +36,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     if variant == "gan":
         config.objective.adversarial_weight = 0.01
         config.optim.update(g_lr=1e-4, d_lr=1e-4, b1=0.9, schedule="constant")
-    if variant == "cpu":
+    if variant in ("cpu", "cpu_gan"):
         config.model.update(name="edsr", width=48, depth=6, batch_norm=False)
         config.train.update(num_steps=CPU_STEPS, sample_every=500, checkpoint_every=500)
         config.eval.every = 500
+    if variant == "cpu_gan":
+        config.objective.adversarial_weight = 0.01
+        config.model.d_width = 32
+        config.optim.d_lr = 1e-4
     if variant == "tiny":
         config.model.update(width=8, depth=1, d_width=8, d_layers=2)
         config.data.crop = 16
