@@ -266,16 +266,16 @@ class Claims:
                 continue
             if not taken:
                 continue
-            with self._lock:
+            with self._lock:  # told before `lost` says so: whoever sees it lost finds the message logged
                 if self._held.get(unit) != generation:
                     continue  # released or finished meanwhile
+                log.warning(
+                    "lost the claim on unit %s: another launcher took it over (this one's heartbeats stopped for too "
+                    "long) or finished it; stop working on it",
+                    unit,
+                )
                 del self._held[unit]
                 self._lost.add(unit)
-            log.warning(
-                "lost the claim on unit %s: another launcher took it over (this one's heartbeats stopped for too long) "
-                "or finished it; stop working on it",
-                unit,
-            )
 
     def close(self) -> None:
         """Stops the heartbeat and releases every claim still held."""
