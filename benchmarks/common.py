@@ -101,12 +101,14 @@ def time_train_step(config, steps: int, repeats: int) -> dict:
 
 def lpips_metrics(networks_flag: str) -> tuple[str, ...]:
     """The registered LPIPS metrics ("lpips", "lpips_vgg") that a --lpips flag's comma-separated networks ("alex,vgg")
-    name; SystemExit for an unknown network."""
+    name: the flag's argparse `type`, so that an unknown network is argparse's one-line error (exit status 2)."""
+    import argparse
+
     from ganjax.metrics import lpips
 
     by_network = {network: name for name, network in lpips.METRIC_NETWORKS.items()}
     networks = [network for network in networks_flag.split(",") if network]
     unknown = [network for network in networks if network not in by_network]
     if unknown:
-        raise SystemExit(f"--lpips: unknown network {', '.join(unknown)}; valid: {', '.join(by_network)}")
+        raise argparse.ArgumentTypeError(f"unknown network {', '.join(unknown)}; valid: {', '.join(by_network)}")
     return tuple(by_network[network] for network in networks)

@@ -79,6 +79,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fid", action="store_true", help="add FID (image sets of one size: the CIFAR-10 recipes)")
     parser.add_argument(
         "--lpips",
+        type=lpips_metrics,
         default="",
         help="add LPIPS with these networks, comma-separated: alex, vgg (pip install -e '.[lpips]')",
     )
@@ -99,7 +100,7 @@ def protocol_config(args: argparse.Namespace):
     if args.num is not None:
         config.eval.num = args.num
     metrics = ["psnr", "ssim"] + (["psnr_hole"] if args.task == "inpaint" else []) + (["fid"] if args.fid else [])
-    config.eval.metrics = tuple(metrics) + lpips_metrics(args.lpips)
+    config.eval.metrics = tuple(metrics) + args.lpips
     return config
 
 
@@ -417,7 +418,7 @@ def main() -> None:
             f"({reference} images), resize {inception['resize']}, weights {pathlib.Path(inception['weights']).name}"
         )
     print()
-    print_tables(args.task, rows, args.fid, lpips_metrics(args.lpips), num_images)
+    print_tables(args.task, rows, args.fid, args.lpips, num_images)
 
 
 if __name__ == "__main__":

@@ -48,13 +48,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", action="append", default=[], help="A trained cyclegan run (repeatable).")
     parser.add_argument("--num", type=int, default=None, help="Photos translated (default: the protocol's eval.num).")
     parser.add_argument("--no-classical", action="store_true", help="Leave out the OpenCV filters.")
-    parser.add_argument("--lpips", default="", help="Add LPIPS with these networks, comma-separated: alex, vgg.")
+    parser.add_argument(
+        "--lpips", type=lpips_metrics, default="", help="Add LPIPS with these networks, comma-separated: alex, vgg."
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    lpips_columns = lpips_metrics(args.lpips)
     configure_logging()
     use_fast_cpu_convolutions()
 
@@ -84,7 +85,7 @@ def main() -> None:
     rows = []
 
     def add(method: str, translated: np.ndarray, cycled: np.ndarray | None, seconds: float | None) -> None:
-        metrics = (*(METRICS if cycled is not None else METRICS[:-1]), *lpips_columns)
+        metrics = (*(METRICS if cycled is not None else METRICS[:-1]), *args.lpips)
         scoring = ml_collections.ConfigDict(config.to_dict())
         scoring.eval.metrics = metrics
         evaluation = score_translations(scoring, photos, translated, cycled, name)
@@ -123,7 +124,7 @@ def main() -> None:
     def fmt(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    lpips_headers = [f"{name} (to the photo)" for name in lpips_columns]
+    lpips_headers = [f"{name} (to the photo)" for name in args.lpips]
     print_table(
         ["method", "KID x 10^3", "FID", "edge-map SSIM", *lpips_headers, "cycle PSNR (dB)", "s / image"],
         [
@@ -132,7 +133,7 @@ def main() -> None:
                 f"{1e3 * scores['kid']:.2f} ± {1e3 * scores['kid_std']:.2f}",
                 fmt(scores["fid"], 2),
                 fmt(scores["edge_ssim"], 3),
-                *(fmt(scores[name], 3) for name in lpips_columns),
+                *(fmt(scores[name], 3) for name in args.lpips),
                 fmt(scores.get("cycle_psnr"), 2),
                 "-" if seconds is None else f"{seconds:.4f}",
             ]

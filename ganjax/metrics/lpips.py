@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -253,6 +254,16 @@ def describe(network: str) -> str:
     version = importlib.metadata.version(WEIGHTS_PACKAGE)
     weights = f"{WEIGHTS_PACKAGE} {version}'s weights"
     return f"LPIPS v{VERSION} {network}, {weights}, at the images' own size (grey repeated to RGB)"
+
+
+def asked_metrics(metrics: Sequence[str]) -> list[str]:
+    """The LPIPS metrics (`METRIC_NETWORKS`' names) among an evaluation's `metrics`, in their order."""
+    return [name for name in metrics if name in METRIC_NETWORKS]
+
+
+def describe_metrics(names: Sequence[str]) -> str:
+    """The protocol line of the LPIPS metrics `names`: "lpips: LPIPS v0.1 alex, ...; lpips_vgg: ..."."""
+    return "; ".join(f"{name}: {describe(METRIC_NETWORKS[name])}" for name in names)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -88,10 +88,10 @@ def score_translations(
     if cycled is not None:
         cycle_psnr = psnr(jnp.asarray(model_range_to_pixels(cycled)), input_pixels)
         per_image["cycle_psnr"] = np.minimum(np.asarray(cycle_psnr, np.float64), MAX_PSNR)
-    asked_lpips = [metric for metric in config.eval.metrics if metric in lpips.METRIC_NETWORKS]
-    if asked_lpips:  # grey and colour domains compare in RGB, grey repeated (as LPIPS treats a grey pair)
-        channels = max(inputs.shape[-1], translated.shape[-1])
-        pair = [np.broadcast_to(images, (*images.shape[:3], channels)) for images in (inputs, translated)]
+    asked_lpips = lpips.asked_metrics(config.eval.metrics)
+    # Grey and colour domains compare in RGB, grey repeated (as LPIPS treats a grey pair).
+    channels = max(inputs.shape[-1], translated.shape[-1])
+    pair = [np.broadcast_to(images, (*images.shape[:3], channels)) for images in (inputs, translated)]
     for metric in asked_lpips:
         per_image[metric] = np.asarray(lpips.distance(*pair, lpips.METRIC_NETWORKS[metric]), np.float64)
     samples = ScoredSamples(np.asarray(translated, np.float32), per_image, None, mesh)
@@ -102,8 +102,7 @@ def score_translations(
     reference_set = reference.data.path if reference.data.name in ("folder", "npz") else reference.data.split
     protocol = {"inputs": name, "direction": "a2b", "reference": f"domain b: {reference.data.name} {reference_set}"}
     if asked_lpips:
-        networks = "; ".join(f"{metric}: {lpips.describe(lpips.METRIC_NETWORKS[metric])}" for metric in asked_lpips)
-        protocol["lpips_networks"] = f"between each input and its translation; {networks}"
+        protocol["lpips_networks"] = f"between each input and its translation; {lpips.describe_metrics(asked_lpips)}"
     return score(samples, reference, protocol)
 
 

@@ -146,17 +146,10 @@ def prepare_evaluation(
         "crop_border": str(config.eval.crop_border),
         "eval_seed": str(seed),
     }
-    asked = _lpips_metrics(config)
+    asked = lpips.asked_metrics(config.eval.metrics)
     if asked:  # a key of its own: a checkpoint's metrics hold the scores and the protocol in one dict
-        description["lpips_networks"] = "; ".join(
-            f"{name}: {lpips.describe(lpips.METRIC_NETWORKS[name])}" for name in asked
-        )
+        description["lpips_networks"] = lpips.describe_metrics(asked)
     return batches, description
-
-
-def _lpips_metrics(config: ml_collections.ConfigDict) -> list[str]:
-    """The LPIPS metrics among `eval.metrics`, in their order."""
-    return [name for name in config.eval.metrics if name in lpips.METRIC_NETWORKS]
 
 
 def restored_samples(
@@ -179,7 +172,7 @@ def restored_samples(
             y_channel=config.eval.y_channel,
             crop=config.eval.crop_border,
             mask=None if batch.degraded.mask is None else np.asarray(batch.degraded.mask),
-            lpips_metrics=_lpips_metrics(config),
+            lpips_metrics=lpips.asked_metrics(config.eval.metrics),
         )
         for key, value in scores.items():
             per_image.setdefault(key, []).append(np.asarray(value, np.float64))
