@@ -6,6 +6,7 @@ JAX must be configured before its backend starts, so this runs before any test m
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pathlib
 
@@ -13,6 +14,15 @@ import pathlib
 # xdist workers already fill the cores, and OpenBLAS's spinning threads then make a 2048x2048 eigh (each FID) take
 # 5-15 s instead of 1 s. Set before numpy loads (jax imports it).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# XLA:CPU's older elementwise emitters instead of its MLIR fusion emitters, in this process and the subprocesses: XLA
+# compiles each small program about 40% sooner with them (the thousands that op-by-op code in the tests compiles;
+# benchmarks/RESULTS.md, "The test suite after issue 22"). Only on the jaxlib it was measured on: an XLA that does not
+# know a flag in XLA_FLAGS refuses to start. Set before the backend starts (XLA reads $XLA_FLAGS then).
+if importlib.metadata.version("jaxlib") == "0.10.2" and "xla_cpu_use_fusion_emitters" not in os.environ.get(
+    "XLA_FLAGS", ""
+):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
 
 import jax
 import pytest
