@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import random
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import REPO
 
+from ganjax.checkpoint import RECORD_NAME
 from ganjax.errors import ConfigError
 from ganjax.runs import load_run
 from ganjax.sweep import plan as plan_lib
@@ -204,8 +204,25 @@ def test_a_diverging_member_is_recorded_and_the_others_are_bitwise_unchanged(tmp
     ]
 
 
+def _statuses(directory: pathlib.Path) -> list[str]:
+    """The status of each run of the sweep in `directory`, in the plan's order."""
+    runs = plan_lib.read_plan(directory).runs
+    return [plan_lib.read_status(plan_lib.run_dir(directory, run))["status"] for run in runs]
+
+
+def _checkpointed(directory: pathlib.Path, step: int) -> bool:
+    """Whether some run of the sweep in `directory` has completed its checkpoint of `step`."""
+    return any(
+        (plan_lib.run_dir(directory, run) / "checkpoints" / str(step) / RECORD_NAME).is_file()
+        for run in plan_lib.read_plan(directory).runs
+    )
+
+
 @pytest.mark.slow
 def test_kill_9_at_three_moments_then_rerun_gives_the_uninterrupted_results(tmp_path):
+    """Killed once the plan is written (before any step), once the first checkpoint exists (mid-unit), once a run is
+    done (between units): moments defined by the sweep's progress, not by the clock, so a loaded machine moves them
+    in time but not in what they interrupt."""
     spec = _spec(tmp_path, 'h.product([h.sweep("loss", ["non_saturating", "hinge"]), h.seeds(2)])')
     flags = [
         f"--config.{flag}"
@@ -220,16 +237,27 @@ def test_kill_9_at_three_moments_then_rerun_gives_the_uninterrupted_results(tmp_
 
     sweep(tmp_path / "whole")
     interrupted = tmp_path / "interrupted"
-    moments = random.Random(0)
-    for _ in range(3):
+    planned = (interrupted / plan_lib.PLAN_FILE).is_file
+    moments = {
+        "the plan written": planned,
+        "a checkpoint written": lambda: planned() and _checkpointed(interrupted, 25),
+        "a run done": lambda: planned() and plan_lib.DONE in _statuses(interrupted),
+    }
+    for moment, reached in moments.items():
         process = _sweep_cli("run", str(spec), f"--workdir={interrupted}", "--max-members=2", *flags)
-        time.sleep(moments.uniform(4.0, 9.0))
+        deadline = time.monotonic() + 300
+        while not reached():
+            assert process.poll() is None, f"the sweep ended before {moment}"
+            assert time.monotonic() < deadline, f"timed out waiting for {moment}"
+            time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
         process.communicate()
+    statuses = _statuses(interrupted)
+    assert plan_lib.DONE in statuses and statuses.count(plan_lib.DONE) < len(statuses), "killed between units"
     done_before = {
         run: (plan_lib.run_dir(interrupted, run) / "checkpoints").stat().st_mtime
         for run in plan_lib.read_plan(interrupted).runs
-        if plan_lib.read_status(plan_lib.run_dir(interrupted, run))["status"] == "done"
+        if plan_lib.read_status(plan_lib.run_dir(interrupted, run))["status"] == plan_lib.DONE
     }
     final = sweep(interrupted)
     assert _rows_without_timing(interrupted) == _rows_without_timing(tmp_path / "whole")
