@@ -43,8 +43,12 @@ def _suite(out: pathlib.Path, *flags: str) -> dict:
 def report(tmp_path_factory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("suite")
     # Inception and the speedrun get budgets far above what they need on a quiet machine, so that on a loaded one
-    # (CI's two workers) they still reach their minimum steps instead of stopping on the budget.
-    flags = ("--budget_train", "8", "--budget_conv", "3", "--budget_inception", "90", "--budget_speedrun", "120")
+    # (CI's three workers) they still reach their minimum steps instead of stopping on the budget. The train and conv
+    # sections stop on their budgets after their first row, and the smallest image counts and clock that still give
+    # every field (8 images per FID, two speedrun evaluations) keep the fixture short.
+    flags = ("--budget_train", "4", "--budget_conv", "1.5", "--budget_inception", "90", "--budget_speedrun", "120",
+             "--inception_images", "8", "--fid_test_images", "8", "--inception_batch", "8", "--speedrun_samples", "8",
+             "--speedrun_seconds", "3", "--speedrun_eval_every", "2")  # fmt: skip
     return _suite(out, *flags), (out / "report.md").read_text()
 
 
@@ -94,7 +98,7 @@ def test_inception_and_speedrun_measure_fid(report):
     assert inception["status"] == "ok", inception
     ganjax_row, torch_row, fid_row = inception["rows"]
     assert fid_row["note"].startswith("FID ")
-    assert ganjax_row["images"] == 16 and ganjax_row["images_per_s"] > 0
+    assert ganjax_row["images"] == 8 and ganjax_row["images_per_s"] > 0
     assert str(torch_row["note"]).startswith("n/a") or torch_row["images_per_s"] > 0
     assert inception["fid_train_vs_test"] > 0
     assert inception["weights_sha256"] == "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
