@@ -63,16 +63,16 @@ COSTLIEST_FILES = (
     "test_recipes.py",
     "test_sweep.py",
     "test_cyclegan.py",
-    "test_distributed.py",
     "test_cli.py",
+    "test_distributed.py",
     "test_evaluation.py",
     "test_image2image.py",
+    "test_vae.py",
     "test_architectures.py",
+    "test_perceptual.py",
     "test_device_suite.py",
     "test_regularization.py",
-    "test_vae.py",
-    "test_perceptual.py",
-    "test_train.py",
+    "test_step.py",
 )
 
 
