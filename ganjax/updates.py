@@ -23,10 +23,17 @@ Metrics = dict[str, jax.Array]
 
 
 def apply_network(
-    module: nn.Module, params: PyTree, collections: PyTree, *inputs: jax.Array | None, train: bool
+    module: nn.Module,
+    params: PyTree,
+    collections: PyTree,
+    *inputs: jax.Array | None,
+    train: bool,
+    rngs: dict[str, jax.Array] | None = None,
 ) -> tuple[jax.Array, PyTree]:
-    """Applies a network with its parameters and collections; returns (output, updated collections)."""
-    return module.apply({"params": params, **collections}, *inputs, train=train, mutable=list(collections))
+    """Applies a network with its parameters and collections; returns (output, updated collections). `rngs`: the
+    random streams a network draws from (StyleGAN2's generator draws its per-pixel noise from "noise")."""
+    variables = {"params": params, **collections}
+    return module.apply(variables, *inputs, train=train, mutable=list(collections), rngs=rngs)
 
 
 def update_network(optimizer: optax.GradientTransformation, net: NetworkState, grads: PyTree) -> NetworkState:

@@ -155,12 +155,18 @@ class Gan(Generative):
                 return z, None
             return z, layout.constrain(jax.random.randint(label_key, (batch_size,), 0, num_classes, jnp.int32))
 
+        def generator_streams(key: jax.Array) -> dict[str, jax.Array]:
+            """The random streams the generator draws from in training (StyleGAN2's noise), from the latents' key
+            by `fold_in`, so that the latents and labels of generators without noise stay as they were."""
+            return {"noise": jax.random.fold_in(key, 1)}
+
         def discriminator_update(d: NetworkState, g: NetworkState, real: Inputs, key: jax.Array, p: jax.Array):
             latent_key, real_key, fake_key, penalty_key = jax.random.split(key, 4)
             z, fake_labels = generator_inputs(latent_key, real.images.shape[0])
             fake_images, g_collections = apply_network(
-                generator, layout.gather(g.params), g.collections, z, fake_labels, train=True
-            )
+                generator, layout.gather(g.params), g.collections, z, fake_labels, train=True,
+                rngs=generator_streams(latent_key),
+            )  # fmt: skip
             fake = Inputs(augmented(fake_key, jax.lax.stop_gradient(fake_images), p), fake_labels)
             real = Inputs(augmented(real_key, real.images, p), real.labels)
             d, metrics, real_logits = adversary.update(d, real, fake, penalty_key, regularize=regularize, layout=layout)
@@ -173,8 +179,9 @@ class Gan(Generative):
 
             def loss_fn(params):
                 fake, collections = apply_network(
-                    generator, layout.gather(params), g.collections, z, fake_labels, train=True
-                )
+                    generator, layout.gather(params), g.collections, z, fake_labels, train=True,
+                    rngs=generator_streams(latent_key),
+                )  # fmt: skip
                 fake = Inputs(augmented(fake_key, fake, p), fake_labels)
                 return adversary.generator_loss(d, real, fake, layout), collections
 
