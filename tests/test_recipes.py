@@ -27,17 +27,23 @@ from ganjax.task import DrawRequest
 from ganjax.train import train_and_evaluate
 
 # Each exercises a different part of the step: DCGAN with batch norm, SNGAN with several D steps and spectral norm,
-# BigGAN conditional with self-attention, R3GAN with R1 + R2.
-RECIPES = ("cifar10_biggan", "cifar10_dcgan", "cifar10_r3gan", "cifar10_sngan")
-# What the tiny variant may change: the networks' size, the D steps per G step and the length of training.
+# BigGAN conditional with self-attention, R3GAN with R1 + R2, StyleGAN2 with lazy R1, ADA, its noise stream and the
+# tracked mean w.
+RECIPES = ("cifar10_biggan", "cifar10_dcgan", "cifar10_r3gan", "cifar10_sngan", "cifar10_stylegan2")
+# What the tiny variant may change: the networks' size and precision (bfloat16 is slow on a CPU), the D steps per G
+# step and the length of training.
 SIZE_FIELDS = {
     "model.g_width",
     "model.d_width",
     "model.latent_dim",
+    "model.w_dim",
     "model.embedding_dim",
     "model.attention_resolution",
     "model.widths",
     "model.group_size",
+    "model.channel_base",
+    "model.channel_max",
+    "model.bfloat16_resolutions",
     "optim.d_steps",
 }
 

@@ -17,6 +17,7 @@ from ganjax.models import (  # noqa: F401
     r3gan,
     sngan_biggan,
     srresnet,
+    stylegan2,
 )
 from ganjax.models.base import MODELS, Networks
 
