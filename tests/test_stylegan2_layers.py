@@ -84,8 +84,8 @@ def test_equalized_dense_scales_at_run_time_by_the_learning_rate_multiplier():
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 64))
     params = layer.init(jax.random.PRNGKey(0), x)["params"]
     # Stored at 1 / 0.01 the scale they act at: Adam's steps on them are 100 times smaller in effect.
-    assert 80 < float(jnp.std(params["kernel"])) < 120 and np.allclose(params["bias"], 100.0)
-    want = x @ (params["kernel"] * 0.01 / 8.0) + 1.0
+    assert 80 < float(jnp.std(params["kernel"])) < 120 and np.allclose(params["bias"], 1.0)
+    want = x @ (params["kernel"] * 0.01 / 8.0) + 0.01
     np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=1e-5, atol=1e-5)
 
 

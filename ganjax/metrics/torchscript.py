@@ -10,36 +10,15 @@ attribute holder, and every other name is refused before anything is called.
 
 from __future__ import annotations
 
-import collections
 import pathlib
 import pickle
 import zipfile
-import zlib
 from typing import Any
 
 import numpy as np
 
 from ganjax.errors import UnsafeArchiveError
-
-# The storage types PyTorch pickles (torch.FloatStorage, ...), by the element type they hold.
-_STORAGE_DTYPES = {
-    "FloatStorage": np.float32,
-    "DoubleStorage": np.float64,
-    "HalfStorage": np.float16,
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ShortStorage": np.int16,
-    "CharStorage": np.int8,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
-}
-
-
-class _StorageType:
-    """Stands for a pickled `torch.<Type>Storage`: the numpy element type of the storages that name it."""
-
-    def __init__(self, dtype: type) -> None:
-        self.dtype = np.dtype(dtype).newbyteorder("<")
+from ganjax.torch_pickles import DAMAGED, TENSOR_BUILDERS, storage_reference
 
 
 class ScriptModuleState:
@@ -51,38 +30,12 @@ class ScriptModuleState:
         self.__dict__.update(state)
 
 
-def _rebuild_tensor(
-    storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
-) -> np.ndarray:
-    """`torch._utils._rebuild_tensor_v2`: the strided view of `storage` (elements, not bytes), copied C-contiguous."""
-    if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride) or offset < 0:
-        raise UnsafeArchiveError(f"a tensor of size {size}, stride {stride}, offset {offset} is malformed")
-    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-    if 0 not in size and last >= storage.size:
-        raise UnsafeArchiveError(f"a tensor of size {size}, stride {stride} reads past its storage of {storage.size}")
-    view = np.lib.stride_tricks.as_strided(
-        storage[offset:], shape=size, strides=[s * storage.itemsize for s in stride], writeable=False
-    )
-    return np.array(view, dtype=storage.dtype.newbyteorder("="))
-
-
-def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
-    """`torch._utils._rebuild_parameter`: a parameter is its tensor."""
-    return data
-
-
 def _build_list(items: list) -> list:
     """`torch.jit._pickle.build_intlist`: TorchScript's typed list of ints (a module attribute such as padding)."""
     return list(items)
 
 
-_ALLOWED = {
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch.jit._pickle", "build_intlist"): _build_list,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    **{("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
-}
+_ALLOWED = {**TENSOR_BUILDERS, ("torch.jit._pickle", "build_intlist"): _build_list}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -104,12 +57,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid: Any) -> np.ndarray:
-        # ("storage", storage type, key, location, number of elements)
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise UnsafeArchiveError(f"unexpected persistent id {pid!r} in {self.path}")
-        _, storage_type, key, _, numel = pid
-        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or not isinstance(numel, int):
-            raise UnsafeArchiveError(f"malformed storage reference {pid!r} in {self.path}")
+        storage_type, key, numel = storage_reference(pid, str(self.path))
         if key not in self.storages:
             try:
                 raw = self.archive.read(f"{self.prefix}/data/{key}")
@@ -130,11 +78,6 @@ def _flatten(node: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
             out[path] = value
         elif isinstance(value, ScriptModuleState | dict):
             _flatten(value, f"{path}.", out)
-
-
-# What zipfile and the unpickler raise on damaged bytes: a bad CRC or header, a corrupt deflate stream, a record or
-# pickle that ends early, opcodes that make no pickle, or builder arguments of the wrong number or type.
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, pickle.UnpicklingError, TypeError, ValueError, IndexError)
 
 
 def _read_root(path: pathlib.Path) -> Any:
@@ -178,7 +121,7 @@ def load_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
         root = _read_root(path)
     except UnsafeArchiveError:
         raise
-    except _DAMAGED as error:
+    except DAMAGED as error:
         raise UnsafeArchiveError(f"{path} is damaged: {type(error).__name__}: {error}") from error
     if not isinstance(root, ScriptModuleState | dict):
         raise UnsafeArchiveError(f"{path} holds a {type(root).__name__}, not a module or a state dict")

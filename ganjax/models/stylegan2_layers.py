@@ -90,8 +90,8 @@ def minibatch_std(x: jax.Array, group_size: int = 4, num_channels: int = 1) -> j
 
 class EqualizedDense(nn.Module):
     """(..., in) -> (..., features): x @ (kernel * lr_multiplier / sqrt(in)) + bias * lr_multiplier, then
-    `bias_act`'s activation. Parameters: kernel (in, features) ~ N(0, 1) / lr_multiplier, bias (features,) =
-    bias_init / lr_multiplier (so that the applied bias starts at bias_init)."""
+    `bias_act`'s activation. Parameters: kernel (in, features) ~ N(0, 1) / lr_multiplier, bias (features,) starting
+    at bias_init (as the official layer stores it: the applied bias starts at bias_init * lr_multiplier)."""
 
     features: int
     activation: str = "linear"
@@ -106,7 +106,7 @@ class EqualizedDense(nn.Module):
         y = x @ (kernel * (self.lr_multiplier / np.sqrt(fan_in))).astype(x.dtype)
         bias = None
         if self.use_bias:
-            bias = self.param("bias", nn.initializers.constant(self.bias_init / self.lr_multiplier), (self.features,))
+            bias = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
             bias = bias * self.lr_multiplier
         return bias_act(y, bias, self.activation)
 
