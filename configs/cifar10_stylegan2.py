@@ -4,13 +4,14 @@ Generative Adversarial Networks with Limited Data"; networks in ganjax/models/st
     python train.py --config configs/cifar10_stylegan2.py --workdir runs/cifar10_stylegan2
 
 What it takes from that configuration: channel_base 32768 (512 channels at every resolution of 32x32), a mapping of 2
-layers, minibatch std over groups of 32, the discriminator without residual skips ("orig"), conv_clamp 256 and the
-four resolutions in reduced precision (bfloat16 here, float16 there), the non-saturating logistic loss with R1 of
-gamma 0.01 every 16 steps (ganjax's weight is gamma / 2), no path-length regularisation and no style mixing, batch
-64, an EMA of half-life 500,000 images with the 5% ramp-up, and ADA with target 0.6 over 500,000 images. Adam with
-b1 = 0 and b2 = 0.99 at the learning rates the official code uses after its lazy-regularisation correction (0.0025
-times 4/5 for G, 16/17 for D; it also raises each network's b2 to that power, 0.992 and 0.991, which ganjax's one
-b2 does not). Not yet as there: ADA's `bgc` pipeline (ganjax's ADA drives its own translation and colour ops).
+layers (the discriminator's label mapping keeps the default 8), minibatch std over groups of 32, the discriminator
+without residual skips ("orig"), conv_clamp 256 and the four resolutions in reduced precision (bfloat16 here, float16
+there; never the 4x4 block), the non-saturating logistic loss with R1 of gamma 0.01 every 16 steps (ganjax's weight
+is gamma / 2), no path-length regularisation and no style mixing, batch 64, an EMA of half-life 500,000 images with
+the 5% ramp-up, and ADA with target 0.6 over 500,000 images. Adam with b1 = 0 and b2 = 0.99 at the learning rates the
+official code uses after its lazy-regularisation correction (0.0025 times 4/5 for G, 16/17 for D; it also raises each
+network's b2 to that power, 0.992 and 0.991, which ganjax's one b2 does not). Not yet as there: ADA's `bgc` pipeline
+(ganjax's ADA drives its own translation and colour ops).
 Reported FID 2.42 (paper, conditional, 100,000 kimg).
 
 The `tiny` variant is the same recipe at 4 to 16 channels, in float32, for 4 steps of batch 8: a smoke test in
@@ -39,6 +40,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
             latent_dim=512,
             w_dim=512,
             mapping_layers=2,
+            d_mapping_layers=8,
             channel_base=32768,
             channel_max=512,
             num_classes=10,

@@ -68,10 +68,11 @@ DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, pickle.UnpicklingError, Typ
 
 
 def storage_reference(pid: Any, where: str) -> tuple[StorageType, str, int]:
-    """(storage type, key, number of elements) of a persistent id ("storage", type, key, location, numel)."""
-    if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+    """(storage type, key, number of elements) of a persistent id: ("storage", type, key, location, numel) in a zip
+    archive, with a sixth item, a view of another storage or None, in the legacy format (views are refused)."""
+    if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage" and pid[5:] in ((), (None,))):
         raise UnsafeArchiveError(f"unexpected persistent id {pid!r} in {where}")
-    _, storage_type, key, _, numel = pid
+    _, storage_type, key, _, numel = pid[:5]
     if not isinstance(storage_type, StorageType) or not isinstance(key, str) or not isinstance(numel, int):
         raise UnsafeArchiveError(f"malformed storage reference {pid!r} in {where}")
     return storage_type, key, numel

@@ -15,7 +15,7 @@ from ganjax.errors import ConfigError
 from ganjax.models import build_networks
 from ganjax.models.stylegan2 import Generator, num_ws
 
-TINY = dict(resolution=16, channels=3, w_dim=8, mapping_layers=2, channel_base=128, channel_max=16)
+TINY = dict(resolution=16, channels=3, w_dim=8, mapping_layers=2, d_mapping_layers=1, channel_base=128, channel_max=16)
 
 
 def _config(**overrides) -> ml_collections.ConfigDict:

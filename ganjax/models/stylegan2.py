@@ -31,11 +31,12 @@ Discriminator ("resnet", the default; "orig" without the residual skips, the ADA
       mapping_layers layers from the one-hot label): logits (B,)
 
 Every convolution and dense layer has an equalised learning rate. The highest `bfloat16_resolutions` resolutions
-compute in bfloat16 (the official code uses float16 there), the rest in float32.
+compute in bfloat16 (the official code uses float16 there), never the 4x4 block, the rest in float32.
 
 Config fields (`config.model`): resolution, channels, latent_dim, w_dim, mapping_layers, channel_base, channel_max,
-num_classes, mbstd_group_size, d_architecture ("resnet" or "orig"), conv_clamp (None or a float),
-bfloat16_resolutions, w_avg_beta.
+d_mapping_layers (the discriminator's label mapping: 8 in the official code whatever the generator's), num_classes,
+mbstd_group_size, d_architecture ("resnet" or "orig"), conv_clamp (None or a float), bfloat16_resolutions,
+w_avg_beta.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
 def num_ws(resolution: int) -> int:
     """How many styles the synthesis network reads at `resolution`: 2 log2(resolution) - 2."""
     return 2 * int(math.log2(resolution)) - 2
+
+
+def bfloat16_from(resolution: int, bfloat16_resolutions: int) -> int:
+    """The lowest resolution computed in bfloat16: the highest `bfloat16_resolutions` ones are, but never 4x4 (the
+    official code's rule for its float16 layers)."""
+    return max(2 ** (int(math.log2(resolution)) + 1 - bfloat16_resolutions), 8)
 
 
 def _one_hot(labels: jax.Array | None, num_classes: int) -> jax.Array | None:
@@ -162,7 +169,7 @@ class Synthesis(nn.Module):
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str) -> jax.Array:
         levels = int(math.log2(self.resolution))
-        first_bfloat16 = 2 ** (levels + 1 - self.bfloat16_resolutions)
+        first_bfloat16 = bfloat16_from(self.resolution, self.bfloat16_resolutions)
         x = image = None
         index = 0
         for level in range(2, levels + 1):
@@ -273,7 +280,7 @@ class Discriminator(nn.Module):
     def __call__(self, images: jax.Array, labels: jax.Array | None, *, train: bool) -> jax.Array:
         del train  # no batch statistics, no dropout
         levels = int(math.log2(self.resolution))
-        first_bfloat16 = 2 ** (levels + 1 - self.bfloat16_resolutions)
+        first_bfloat16 = bfloat16_from(self.resolution, self.bfloat16_resolutions)
         width = channels_at(self.resolution, self.channel_base, self.channel_max)
         dtype = jnp.bfloat16 if self.resolution >= first_bfloat16 else jnp.float32
         x = EqualizedConv(width, 1, clamp=self.conv_clamp, name="fromrgb")(images.astype(dtype))
@@ -320,15 +327,22 @@ def stylegan2(config: ml_collections.ConfigDict) -> Networks:
         channel_base=config.channel_base,
         channel_max=config.channel_max,
         num_classes=config.num_classes,
-        mapping_layers=config.mapping_layers,
         conv_clamp=config.conv_clamp,
         bfloat16_resolutions=config.bfloat16_resolutions,
     )
+    generator = Generator(
+        config.resolution, config.channels, config.w_dim, config.mapping_layers, w_avg_beta=config.w_avg_beta, **shared
+    )
+    discriminator = Discriminator(
+        config.resolution,
+        mapping_layers=config.d_mapping_layers,
+        architecture=config.d_architecture,
+        mbstd_group_size=config.mbstd_group_size,
+        **shared,
+    )
     return Networks(
-        generator=Generator(config.resolution, config.channels, config.w_dim, w_avg_beta=config.w_avg_beta, **shared),
-        discriminator=Discriminator(
-            config.resolution, architecture=config.d_architecture, mbstd_group_size=config.mbstd_group_size, **shared
-        ),
+        generator=generator,
+        discriminator=discriminator,
         latent_dim=config.latent_dim,
         sample_shape=(config.resolution, config.resolution, config.channels),
         num_classes=config.num_classes,
