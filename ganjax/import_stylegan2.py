@@ -1,5 +1,13 @@
-"""Official StyleGAN2-ADA networks as ganjax's: the model config their constructor arguments describe, and their
-tensors laid out as the variables of ganjax/models/stylegan2.py.
+"""Official StyleGAN2-ADA networks as a ganjax run, from the command line:
+
+    python -m ganjax.import_stylegan2 network-snapshot.pkl --workdir runs/imported [--config configs/FILE.py]
+
+reads the pickle (ganjax/stylegan2_snapshot.py: no PyTorch, none of its code run), builds the model config its
+constructor arguments describe (`model_config`) inside the training settings of `--config` (default
+configs/cifar10_stylegan2.py), lays the tensors out as the variables of ganjax/models/stylegan2.py, and writes a
+checkpoint at step 0: G and D as trained, G_ema as the EMA, the optimizers started fresh. sample.py and `python -m
+ganjax.evaluate` read it as any run; train.py fine-tunes it with the command the importer prints (the recipe's
+config with the snapshot's model fields).
 
 Layouts: a dense weight (out, in) becomes a kernel (in, out); a convolution weight (out, in, kh, kw) a kernel (kh, kw,
 in, out), spatially flipped for the synthesis layers that upsample (the official code convolves there, where
@@ -11,18 +19,32 @@ one line that names what differs; the FIR filters the official layers carry must
 
 from __future__ import annotations
 
+import json
+import logging
+import pathlib
 import re
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags
 from flax.traverse_util import flatten_dict, unflatten_dict
+from ml_collections import config_flags
 
+from ganjax.checkpoint import Checkpoints
+from ganjax.cli import configure_logging, define_config_flag, run_reporting_errors
 from ganjax.errors import ConfigError
 from ganjax.models.stylegan2 import D_ARCHITECTURES
 from ganjax.models.stylegan2_layers import STYLEGAN2_FIR
-from ganjax.stylegan2_snapshot import Module
+from ganjax.state import NetworkState, TrainState
+from ganjax.stylegan2_snapshot import Module, read_snapshot
+from ganjax.tasks import build_task
+from ganjax.tasks.gan import DISCRIMINATOR, GENERATOR, Gan
+from ganjax.train import CHECKPOINT_DIR, CONFIG_FILE
+
+log = logging.getLogger("ganjax.import_stylegan2")
 
 Variables = dict[str, dict]
 
@@ -54,7 +76,7 @@ def model_config(generator: Module, discriminator: Module) -> ml_collections.Con
             num_classes=g["c_dim"],
             mbstd_group_size=d.get("epilogue_kwargs", {}).get("mbstd_group_size", 4),
             d_architecture=d.get("architecture", "resnet"),
-            conv_clamp=synthesis.get("conv_clamp"),
+            conv_clamp=float(synthesis.get("conv_clamp") or 0.0),
             bfloat16_resolutions=synthesis.get("num_fp16_res", 0),
             w_avg_beta=mapping.get("w_avg_beta", 0.995),
         )
@@ -170,3 +192,70 @@ def discriminator_variables(official: Module, abstract: Variables, resolution: i
 def abstract_variables(module, *inputs) -> Variables:
     """The shapes of `module`'s variables for `inputs` (no arrays are made)."""
     return jax.eval_shape(lambda key: module.init(key, *inputs, train=False), jax.random.PRNGKey(0))
+
+
+def imported_state(task: Gan, snapshot: dict[str, Module], seed: int) -> TrainState:
+    """The state at step 0 of `task` (a stylegan2 GAN) with the snapshot's networks: G and D as trained, G_ema's
+    parameters as the EMA, fresh optimizer states."""
+    networks = task.networks
+    z = jnp.zeros((1, networks.latent_dim))
+    labels = jnp.zeros((1,), jnp.int32) if networks.num_classes else None
+    images = jnp.zeros((1, *networks.sample_shape))
+    g_abstract = abstract_variables(networks.generator, z, labels)
+    generator = generator_variables(snapshot["G"], g_abstract)
+    ema = generator_variables(snapshot["G_ema"], g_abstract)["params"]
+    resolution = networks.sample_shape[0]
+    discriminator = discriminator_variables(
+        snapshot["D"], abstract_variables(networks.discriminator, images, labels), resolution
+    )
+
+    def network(variables: dict, optimizer) -> NetworkState:
+        params = variables.pop("params")
+        return NetworkState(params=params, collections=variables, opt_state=optimizer.init(params))
+
+    state = jax.jit(task.init_state)(seed)
+    trained = {
+        GENERATOR: network(generator, task.g_optimizer),
+        DISCRIMINATOR: network(discriminator, task.adversary.optimizer),
+    }
+    return state.replace(networks=trained, ema={GENERATOR: ema})
+
+
+def import_snapshot(snapshot_path: str, workdir: str | pathlib.Path, config: ml_collections.ConfigDict) -> list[str]:
+    """Writes the snapshot as a run at step 0 into `workdir` (a new folder), with `config`'s training settings and
+    the snapshot's model; returns the --config.model overrides that give train.py the same model."""
+    workdir = pathlib.Path(workdir)
+    if (workdir / CHECKPOINT_DIR).exists():
+        raise ConfigError(f"{workdir} already holds checkpoints: import into a new --workdir")
+    if config.task != "gan":
+        raise ConfigError(f"--config is a {config.task!r} recipe; a StyleGAN2 snapshot imports into a 'gan' one")
+    snapshot = read_snapshot(snapshot_path)
+    recipe_model, config = config.model, ml_collections.ConfigDict(config.to_dict())
+    config.model = model_config(snapshot["G"], snapshot["D"])
+    state = imported_state(build_task(config), snapshot, config.seed)
+    checkpoints = Checkpoints(workdir / CHECKPOINT_DIR)
+    checkpoints.save(0, state, json.loads(config.to_json()))
+    checkpoints.close()
+    (workdir / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
+    return [
+        f"--config.model.{field}={value}"
+        for field, value in config.model.items()
+        if field not in recipe_model or recipe_model[field] != value
+    ]
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2:
+        raise app.UsageError("give one network pickle: python -m ganjax.import_stylegan2 NETWORK.pkl --workdir DIR")
+    configure_logging()
+    overrides = run_reporting_errors(import_snapshot, argv[1], _WORKDIR.value, _CONFIG.value)
+    log.info("imported %s into %s at step 0; fine-tune it with\n  python train.py --workdir %s --config %s %s",
+             argv[1], _WORKDIR.value, _WORKDIR.value, config_flags.get_config_filename(flags.FLAGS["config"]),
+             " ".join(overrides))  # fmt: skip
+
+
+if __name__ == "__main__":
+    # Defined only when run as the command, so that importing the library above defines no flags.
+    _CONFIG = define_config_flag(pathlib.Path(__file__).resolve().parent.parent / "configs" / "cifar10_stylegan2.py")
+    _WORKDIR = flags.DEFINE_string("workdir", None, "A new folder for the imported run.", required=True)
+    app.run(main)

@@ -20,7 +20,7 @@ TINY = dict(resolution=16, channels=3, w_dim=8, mapping_layers=2, d_mapping_laye
 
 def _config(**overrides) -> ml_collections.ConfigDict:
     fields = dict(name="stylegan2", latent_dim=8, num_classes=0, mbstd_group_size=2, d_architecture="resnet",
-                  conv_clamp=None, bfloat16_resolutions=0, w_avg_beta=0.9, **TINY)  # fmt: skip
+                  conv_clamp=0.0, bfloat16_resolutions=0, w_avg_beta=0.9, **TINY)  # fmt: skip
     fields.pop("name")
     fields.update(overrides)
     return ml_collections.ConfigDict({"name": "stylegan2", **fields})

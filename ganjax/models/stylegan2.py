@@ -35,7 +35,7 @@ compute in bfloat16 (the official code uses float16 there), never the 4x4 block,
 
 Config fields (`config.model`): resolution, channels, latent_dim, w_dim, mapping_layers, channel_base, channel_max,
 d_mapping_layers (the discriminator's label mapping: 8 in the official code whatever the generator's), num_classes,
-mbstd_group_size, d_architecture ("resnet" or "orig"), conv_clamp (None or a float), bfloat16_resolutions,
+mbstd_group_size, d_architecture ("resnet" or "orig"), conv_clamp (0 for none), bfloat16_resolutions,
 w_avg_beta.
 """
 
@@ -327,7 +327,7 @@ def stylegan2(config: ml_collections.ConfigDict) -> Networks:
         channel_base=config.channel_base,
         channel_max=config.channel_max,
         num_classes=config.num_classes,
-        conv_clamp=config.conv_clamp,
+        conv_clamp=config.conv_clamp or None,
         bfloat16_resolutions=config.bfloat16_resolutions,
     )
     generator = Generator(
