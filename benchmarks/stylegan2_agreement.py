@@ -88,6 +88,7 @@ def compare(official: pathlib.Path, configuration) -> dict[str, float]:
             pickle.dump(networks, file)
         read = read_snapshot(snapshot)
     config = model_config(read["G"], read["D"])
+    config.style_mixing_prob = 0.0
     ours = build_networks(config)
     z = np.random.default_rng(1).normal(size=(BATCH, config.latent_dim)).astype(np.float32)
     labels = np.arange(BATCH) % classes if classes else None

@@ -49,6 +49,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
             conv_clamp=256.0,
             bfloat16_resolutions=4,
             w_avg_beta=0.995,
+            style_mixing_prob=0.0,
         )
     )
     config.loss = "non_saturating"

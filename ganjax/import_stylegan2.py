@@ -51,7 +51,8 @@ Variables = dict[str, dict]
 
 def model_config(generator: Module, discriminator: Module) -> ml_collections.ConfigDict:
     """`config.model` of ganjax's stylegan2 for the official networks' constructor arguments (their defaults where
-    an argument was not given). ConfigError for an architecture ganjax does not have."""
+    an argument was not given), without style_mixing_prob, a training setting that the networks do not hold.
+    ConfigError for an architecture ganjax does not have."""
     g, d = generator.init_kwargs, discriminator.init_kwargs
     mapping, synthesis = g.get("mapping_kwargs", {}), g.get("synthesis_kwargs", {})
     if synthesis.get("architecture", "skip") != "skip":
@@ -232,6 +233,7 @@ def import_snapshot(snapshot_path: str, workdir: str | pathlib.Path, config: ml_
     snapshot = read_snapshot(snapshot_path)
     recipe_model, config = config.model, ml_collections.ConfigDict(config.to_dict())
     config.model = model_config(snapshot["G"], snapshot["D"])
+    config.model.style_mixing_prob = recipe_model.get("style_mixing_prob", 0.0)
     state = imported_state(build_task(config), snapshot, config.seed)
     checkpoints = Checkpoints(workdir / CHECKPOINT_DIR)
     checkpoints.save(0, state, json.loads(config.to_json()))

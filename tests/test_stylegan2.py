@@ -20,7 +20,7 @@ TINY = dict(resolution=16, channels=3, w_dim=8, mapping_layers=2, d_mapping_laye
 
 def _config(**overrides) -> ml_collections.ConfigDict:
     fields = dict(name="stylegan2", latent_dim=8, num_classes=0, mbstd_group_size=2, d_architecture="resnet",
-                  conv_clamp=0.0, bfloat16_resolutions=0, w_avg_beta=0.9, **TINY)  # fmt: skip
+                  conv_clamp=0.0, bfloat16_resolutions=0, w_avg_beta=0.9, style_mixing_prob=0.0, **TINY)  # fmt: skip
     fields.pop("name")
     fields.update(overrides)
     return ml_collections.ConfigDict({"name": "stylegan2", **fields})
@@ -147,3 +147,26 @@ def test_bfloat16_resolutions_keep_float32_parameters_and_outputs():
 def test_bad_configs_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
         build_networks(_config(**overrides))
+
+
+def test_style_mixing_switches_to_another_latent_at_a_cutoff():
+    networks = build_networks(_config(style_mixing_prob=0.5))
+    _, g_variables, _, z, labels = _initialised()
+    generator: Generator = networks.generator
+    ws = generator.apply(g_variables, z, labels, train=False, method=Generator.mapping)
+
+    @jax.jit
+    def mixed(key):
+        return generator.apply(g_variables, ws, z, labels, method=Generator.mixed_styles, rngs={"noise": key})
+
+    cutoffs = []
+    for seed in range(40):
+        styles = np.asarray(mixed(jax.random.PRNGKey(seed)))
+        changed = np.any(styles != np.asarray(ws), axis=(0, 2))  # (num_ws,): layers that took other styles
+        cutoff = int(np.argmax(changed)) if changed.any() else 6
+        assert not changed[:cutoff].any() and changed[cutoff:].all()  # one cutoff, every layer from it on
+        # The other latents' styles: the same w in every mixed layer.
+        np.testing.assert_array_equal(styles[:, cutoff:], np.broadcast_to(styles[:, -1:], styles[:, cutoff:].shape))
+        cutoffs.append(cutoff)
+    assert 10 <= cutoffs.count(6) <= 30  # unmixed about half the time
+    assert set(cutoffs) - {6} == {1, 2, 3, 4, 5}  # the cutoff is uniform in [1, num_ws)

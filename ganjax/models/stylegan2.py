@@ -36,7 +36,7 @@ compute in bfloat16 (the official code uses float16 there), never the 4x4 block,
 Config fields (`config.model`): resolution, channels, latent_dim, w_dim, mapping_layers, channel_base, channel_max,
 d_mapping_layers (the discriminator's label mapping: 8 in the official code whatever the generator's), num_classes,
 mbstd_group_size, d_architecture ("resnet" or "orig"), conv_clamp (0 for none), bfloat16_resolutions,
-w_avg_beta.
+w_avg_beta, style_mixing_prob (0 turns style mixing off).
 """
 
 from __future__ import annotations
@@ -207,6 +207,7 @@ class Generator(nn.Module):
     conv_clamp: float | None = None
     bfloat16_resolutions: int = 0
     w_avg_beta: float = 0.995
+    style_mixing_prob: float = 0.0
 
     def setup(self):
         self.mapping_network = Mapping(self.w_dim, self.mapping_layers, self.num_classes, w_avg_beta=self.w_avg_beta)
@@ -238,9 +239,23 @@ class Generator(nn.Module):
         NOISE_MODES ("random" draws from the "noise" RNG stream)."""
         return self.synthesis_network(ws, noise)
 
+    def mixed_styles(self, ws: jax.Array, z: jax.Array, labels: jax.Array | None) -> jax.Array:
+        """Style mixing regularisation: with probability `style_mixing_prob` (one draw for the batch), the layers from
+        a cutoff drawn uniformly in [1, num_ws) take the styles of other latents (same labels, `w_avg` not updated).
+        ws (B, num_ws, w_dim) of latents z (B, latent_dim) -> the same shape; draws from the "noise" RNG stream."""
+        cutoff_key, coin_key, latent_key = jax.random.split(self.make_rng("noise"), 3)
+        cutoff = jax.random.randint(cutoff_key, (), 1, self.num_ws)
+        cutoff = jnp.where(jax.random.uniform(coin_key, ()) < self.style_mixing_prob, cutoff, self.num_ws)
+        other = self.mapping(jax.random.normal(latent_key, z.shape, z.dtype), labels, train=False)
+        return jnp.where(jnp.arange(self.num_ws)[None, :, None] < cutoff, ws, other)
+
     def __call__(self, z: jax.Array, labels: jax.Array | None, *, train: bool) -> jax.Array:
-        """Training draws noise from the "noise" RNG stream and updates `w_avg`; inference uses the fixed noise."""
-        return self.synthesis(self.mapping(z, labels, train=train), noise="random" if train else "const")
+        """Training draws noise from the "noise" RNG stream, updates `w_avg` and mixes styles (`mixed_styles`) when
+        `style_mixing_prob` > 0; inference uses the fixed noise and one latent per image."""
+        ws = self.mapping(z, labels, train=train)
+        if train and self.style_mixing_prob > 0:
+            ws = self.mixed_styles(ws, z, labels)
+        return self.synthesis(ws, noise="random" if train else "const")
 
 
 class DiscriminatorBlock(nn.Module):
@@ -331,7 +346,13 @@ def stylegan2(config: ml_collections.ConfigDict) -> Networks:
         bfloat16_resolutions=config.bfloat16_resolutions,
     )
     generator = Generator(
-        config.resolution, config.channels, config.w_dim, config.mapping_layers, w_avg_beta=config.w_avg_beta, **shared
+        config.resolution,
+        config.channels,
+        config.w_dim,
+        config.mapping_layers,
+        w_avg_beta=config.w_avg_beta,
+        style_mixing_prob=config.style_mixing_prob,
+        **shared,
     )
     discriminator = Discriminator(
         config.resolution,
