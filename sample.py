@@ -29,6 +29,8 @@ _FRAMES = flags.DEFINE_integer("frames", 8, "Images per interpolation strip.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to sample from; default the newest intact one.")
 _CLASS = flags.DEFINE_integer("class", None, "Conditional models: draw every sample from this class.")
 _PER_CLASS = flags.DEFINE_integer("per_class", 8, "Conditional models without --class: images per class row.")
+_PSI = flags.DEFINE_float("truncation_psi", 1.0, "StyleGAN2: styles drawn towards their mean, psi in [0, 1]; 1: none.")
+_CUTOFF = flags.DEFINE_integer("truncation_cutoff", None, "StyleGAN2: truncate only the first this many style layers.")
 
 log = logging.getLogger("ganjax.sample")
 
@@ -43,6 +45,8 @@ def write_samples() -> pathlib.Path:
         frames=_FRAMES.value,
         label=_CLASS.value,
         per_class=_PER_CLASS.value,
+        truncation_psi=_PSI.value,
+        truncation_cutoff=_CUTOFF.value,
     )
     drawing = run.task.draw(run.state, request)
     default = pathlib.Path(_WORKDIR.value) / "samples" / f"{drawing.kind}_{run.step:08d}_seed{_SEED.value}.png"

@@ -70,6 +70,9 @@ class DrawRequest:
       frames: images per strip.
       label: a conditional model draws every sample from this class; None: one row per class, `per_class` wide.
       per_class: images per class row.
+      truncation_psi: a generator with a mapping network (stylegan2) draws its styles towards their tracked mean:
+        w_avg + psi (w - w_avg), psi in [0, 1] (1: no truncation).
+      truncation_cutoff: truncate only the first this many style layers; None: all of them.
     """
 
     num: int
@@ -78,6 +81,8 @@ class DrawRequest:
     frames: int = 8
     label: int | None = None
     per_class: int = 8
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

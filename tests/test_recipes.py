@@ -149,3 +149,32 @@ def test_sample_py_draws_a_conditional_recipe_by_class(trained_recipes):
     run = load_run(workdir)
     with pytest.raises(ConfigError, match=r"^--class=12 is not a class of this model; valid: 0 to 9"):
         run.task.draw(run.state, DrawRequest(num=4, seed=0, label=12))
+
+
+@pytest.mark.slow
+def test_truncation_draws_stylegan2_towards_the_mean_w_and_is_refused_elsewhere(trained_recipes):
+    run = load_run(trained_recipes("cifar10_stylegan2"))
+    plain = run.task.draw(run.state, DrawRequest(num=4, seed=0, label=1))
+    assert run.task.draw(run.state, DrawRequest(num=4, seed=0, label=1, truncation_psi=1.0)).kind == plain.kind
+    # psi 0: every style is the tracked mean, so with the fixed noise every image is the same, whatever z and class.
+    collapsed = run.task.draw(run.state, DrawRequest(num=4, seed=0, label=1, truncation_psi=0.0))
+    assert collapsed.kind == "sample_class1_psi0"
+    tiles = [
+        collapsed.picture[2 + 34 * row : 34 + 34 * row, 2 + 34 * col : 34 + 34 * col]
+        for row in (0, 1)
+        for col in (0, 1)
+    ]
+    assert all(np.array_equal(tile, tiles[0]) for tile in tiles) and not np.array_equal(
+        collapsed.picture, plain.picture
+    )
+    for request, message in [
+        (DrawRequest(num=4, seed=0, truncation_psi=1.5), r"--truncation_psi=1.5 is outside \[0, 1\]"),
+        (DrawRequest(num=4, seed=0, truncation_psi=0.5, truncation_cutoff=9), "not between 1 and the 8 style layers"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            run.task.draw(run.state, request)
+    biggan = load_run(trained_recipes("cifar10_biggan"))
+    with pytest.raises(
+        ConfigError, match="needs a generator with a mapping network \\(stylegan2\\); this run's 'biggan'"
+    ):
+        biggan.task.draw(biggan.state, DrawRequest(num=4, seed=0, truncation_psi=0.7))

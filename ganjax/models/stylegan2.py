@@ -239,6 +239,10 @@ class Generator(nn.Module):
         NOISE_MODES ("random" draws from the "noise" RNG stream)."""
         return self.synthesis_network(ws, noise)
 
+    def truncated(self, z: jax.Array, labels: jax.Array | None, psi: float, cutoff: int | None) -> jax.Array:
+        """Inference with truncation: `synthesis` (fixed noise) of `mapping` with `psi` and `cutoff`."""
+        return self.synthesis(self.mapping(z, labels, train=False, psi=psi, cutoff=cutoff))
+
     def mixed_styles(self, ws: jax.Array, z: jax.Array, labels: jax.Array | None) -> jax.Array:
         """Style mixing regularisation: with probability `style_mixing_prob` (one draw for the batch), the layers from
         a cutoff drawn uniformly in [1, num_ws) take the styles of other latents (same labels, `w_avg` not updated).

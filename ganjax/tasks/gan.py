@@ -49,6 +49,7 @@ from ganjax.updates import ONE_DEVICE, Batch, Ema, Layout, Metrics, apply_networ
 
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 SAMPLE_CHUNK = 256  # latents generated at once when sampling
+Truncation = tuple[float, int | None]  # (psi, cutoff) of a generator with a mapping network: DrawRequest
 
 
 @flax.struct.dataclass
@@ -117,9 +118,19 @@ class Gan(Generative):
     def penalty_interval(self) -> int:
         return self.adversary.penalty_interval
 
-    def generate(self, state: TrainState, z: jax.Array, labels: jax.Array | None) -> jax.Array:
-        """The EMA generator in inference mode: latents (N, latent_dim) and labels (N,) or None -> samples (N, ...)."""
-        return self.networks.generator.apply(state.ema_variables(GENERATOR), z, labels, train=False)
+    def generate(
+        self,
+        state: TrainState,
+        z: jax.Array,
+        labels: jax.Array | None,
+        truncation: Truncation | None = None,
+    ) -> jax.Array:
+        """The EMA generator in inference mode: latents (N, latent_dim) and labels (N,) or None -> samples (N, ...).
+        `truncation` (psi, cutoff): its styles drawn towards their mean (a generator with a `truncated` method)."""
+        variables = state.ema_variables(GENERATOR)
+        if truncation is None:
+            return self.networks.generator.apply(variables, z, labels, train=False)
+        return self.networks.generator.apply(variables, z, labels, *truncation, method="truncated")
 
     def init_state(self, seed: int | jax.Array) -> GanState:
         g_key, d_key, rng = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -235,17 +246,23 @@ class Gan(Generative):
         config_lib.check_data_matches_model(cropped, self.networks, self.augmentation.policy)
 
     def sampler(
-        self, mesh: jax.sharding.Mesh | None = None
+        self, mesh: jax.sharding.Mesh | None = None, truncation: Truncation | None = None
     ) -> Callable[[TrainState, jax.Array, jax.Array | None], np.ndarray]:
         """sample(state, z (N, latent_dim), labels (N,) or None) -> samples (N, ...) of the EMA generator, generated
-        SAMPLE_CHUNK at a time (replicated over `mesh`, so every process can read them)."""
-        generate = jax.jit(self.generate, out_shardings=None if mesh is None else parallel.replicated(mesh))
+        SAMPLE_CHUNK at a time (replicated over `mesh`, so every process can read them), truncated by `truncation`
+        (`generate`)."""
+        generate = jax.jit(
+            self.generate,
+            static_argnames="truncation",
+            out_shardings=None if mesh is None else parallel.replicated(mesh),
+        )
 
         def sample(state: TrainState, z: jax.Array, labels: jax.Array | None) -> np.ndarray:
             parts = []
             for start in range(0, len(z), SAMPLE_CHUNK):
                 part_labels = None if labels is None else labels[start : start + SAMPLE_CHUNK]
-                parts.append(np.asarray(jax.device_get(generate(state, z[start : start + SAMPLE_CHUNK], part_labels))))
+                part = generate(state, z[start : start + SAMPLE_CHUNK], part_labels, truncation=truncation)
+                parts.append(np.asarray(jax.device_get(part)))
             return np.concatenate(parts)
 
         return sample
@@ -303,8 +320,29 @@ class Gan(Generative):
             columns, kind = math.ceil(math.sqrt(request.num)), "sample"
         if request.label is not None:
             labels, kind = jnp.full((len(z),), request.label, jnp.int32), f"{kind}_class{request.label}"
-        samples = self.sampler()(state, z, labels)
+        truncation = self._truncation(request)
+        if truncation is not None:
+            kind = f"{kind}_psi{truncation[0]:g}"
+        samples = self.sampler(truncation=truncation)(state, z, labels)
         return Drawing(picture(samples, columns), len(samples), kind)
+
+    def _truncation(self, request: DrawRequest) -> Truncation | None:
+        """(psi, cutoff) that `request` asks for, None for no truncation; ConfigError for values out of range or a
+        generator without a mapping network."""
+        psi, cutoff = request.truncation_psi, request.truncation_cutoff
+        if psi == 1.0 and cutoff is None:
+            return None
+        generator = self.networks.generator
+        if not hasattr(generator, "truncated"):
+            raise ConfigError(
+                f"--truncation_psi needs a generator with a mapping network (stylegan2); this run's "
+                f"{self.config.model.name!r} has none"
+            )
+        if not 0.0 <= psi <= 1.0:
+            raise ConfigError(f"--truncation_psi={psi:g} is outside [0, 1] (1: no truncation)")
+        if cutoff is not None and not 1 <= cutoff <= generator.num_ws:
+            raise ConfigError(f"--truncation_cutoff={cutoff} is not between 1 and the {generator.num_ws} style layers")
+        return psi, cutoff
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> Gan:
