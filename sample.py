@@ -31,6 +31,7 @@ _CLASS = flags.DEFINE_integer("class", None, "Conditional models: draw every sam
 _PER_CLASS = flags.DEFINE_integer("per_class", 8, "Conditional models without --class: images per class row.")
 _PSI = flags.DEFINE_float("truncation_psi", 1.0, "StyleGAN2: styles drawn towards their mean, psi in [0, 1]; 1: none.")
 _CUTOFF = flags.DEFINE_integer("truncation_cutoff", None, "StyleGAN2: truncate only the first this many style layers.")
+_MIX = flags.DEFINE_list("style_mix_layers", [], "StyleGAN2: the style-mixing figure, num x num, with these layers.")
 
 log = logging.getLogger("ganjax.sample")
 
@@ -47,6 +48,7 @@ def write_samples() -> pathlib.Path:
         per_class=_PER_CLASS.value,
         truncation_psi=_PSI.value,
         truncation_cutoff=_CUTOFF.value,
+        style_mix_layers=tuple(int(layer) for layer in _MIX.value),
     )
     drawing = run.task.draw(run.state, request)
     default = pathlib.Path(_WORKDIR.value) / "samples" / f"{drawing.kind}_{run.step:08d}_seed{_SEED.value}.png"
@@ -60,6 +62,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if _NUM.value < 1 or _FRAMES.value < 2 or _PER_CLASS.value < 1:
         raise app.UsageError("--num and --per_class must be at least 1 and --frames at least 2")
+    if not all(layer.strip().isdigit() for layer in _MIX.value):
+        raise app.UsageError(f"--style_mix_layers takes style layer numbers, e.g. 0,1,2,3; got {','.join(_MIX.value)}")
     configure_logging()
     use_fast_cpu_convolutions()
     run_reporting_errors(write_samples)

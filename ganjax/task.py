@@ -73,6 +73,8 @@ class DrawRequest:
       truncation_psi: a generator with a mapping network (stylegan2) draws its styles towards their tracked mean:
         w_avg + psi (w - w_avg), psi in [0, 1] (1: no truncation).
       truncation_cutoff: truncate only the first this many style layers; None: all of them.
+      style_mix_layers: a generator with a mapping network draws the style-mixing figure instead: `num` rows and
+        `num` columns of latents, each cell a row's styles with these style layers taken from the column's.
     """
 
     num: int
@@ -83,6 +85,7 @@ class DrawRequest:
     per_class: int = 8
     truncation_psi: float = 1.0
     truncation_cutoff: int | None = None
+    style_mix_layers: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

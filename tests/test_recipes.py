@@ -178,3 +178,23 @@ def test_truncation_draws_stylegan2_towards_the_mean_w_and_is_refused_elsewhere(
         ConfigError, match="needs a generator with a mapping network \\(stylegan2\\); this run's 'biggan'"
     ):
         biggan.task.draw(biggan.state, DrawRequest(num=4, seed=0, truncation_psi=0.7))
+
+
+@pytest.mark.slow
+def test_the_style_mixing_figure_takes_the_named_layers_from_the_columns(trained_recipes):
+    run = load_run(trained_recipes("cifar10_stylegan2"))
+
+    def tiles(layers: tuple[int, ...]) -> np.ndarray:
+        figure = run.task.draw(run.state, DrawRequest(num=2, seed=0, style_mix_layers=layers))
+        assert figure.kind == "style_mixing" and figure.picture.shape == (2 + 3 * 34, 2 + 3 * 34, 3)
+        return np.stack([[figure.picture[2 + 34 * r : 34 * (r + 1), 2 + 34 * c : 34 * (c + 1)] for c in range(3)]
+                         for r in range(3)])  # fmt: skip
+
+    every_layer = tiles(tuple(range(8)))
+    assert (every_layer[0, 0] == 255).all()  # the blank corner
+    for row in (1, 2):  # every style from the column: each cell is its column's own image
+        np.testing.assert_array_equal(every_layer[row, 1:], every_layer[0, 1:])
+    coarse = tiles((0, 1, 2, 3))  # the column's coarse styles, the row's fine ones: neither source
+    assert not np.array_equal(coarse[1, 1], coarse[0, 1]) and not np.array_equal(coarse[1, 1], coarse[1, 0])
+    with pytest.raises(ConfigError, match=r"--style_mix_layers=\(0, 8\) names layers outside 0 to 7"):
+        run.task.draw(run.state, DrawRequest(num=2, seed=0, style_mix_layers=(0, 8)))

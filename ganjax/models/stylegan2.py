@@ -243,6 +243,26 @@ class Generator(nn.Module):
         """Inference with truncation: `synthesis` (fixed noise) of `mapping` with `psi` and `cutoff`."""
         return self.synthesis(self.mapping(z, labels, train=False, psi=psi, cutoff=cutoff))
 
+    def style_mixing_grid(
+        self, z_rows: jax.Array, z_columns: jax.Array, label: int | None, layers: tuple[int, ...]
+    ) -> jax.Array:
+        """The official style_mixing.py figure, row-major (1 + R) x (1 + C) images (fixed noise): a blank (white)
+        corner, then the C columns' own images; then each of the R rows: its own image, then its styles with the
+        layers `layers` taken from each column. z_rows (R, latent_dim), z_columns (C, latent_dim); `label` the class
+        of every image of a conditional model."""
+        rows, columns = len(z_rows), len(z_columns)
+        z = jnp.concatenate([z_rows, z_columns])
+        labels = None if label is None else jnp.full((rows + columns,), label, jnp.int32)
+        ws = self.mapping(z, labels, train=False)
+        row_ws, column_ws = ws[:rows, None], ws[None, rows:]
+        from_column = jnp.isin(jnp.arange(self.num_ws), jnp.asarray(layers))[None, None, :, None]
+        mixed = jnp.where(from_column, column_ws, row_ws).reshape(rows * columns, self.num_ws, self.w_dim)
+        images = self.synthesis(jnp.concatenate([ws, mixed]))
+        own, mixes = images[: rows + columns], images[rows + columns :].reshape(rows, columns, *images.shape[1:])
+        header = jnp.concatenate([jnp.ones_like(own[:1]), own[rows:]])
+        body = jnp.concatenate([own[:rows, None], mixes], axis=1).reshape(rows * (columns + 1), *images.shape[1:])
+        return jnp.concatenate([header, body])
+
     def mixed_styles(self, ws: jax.Array, z: jax.Array, labels: jax.Array | None) -> jax.Array:
         """Style mixing regularisation: with probability `style_mixing_prob` (one draw for the batch), the layers from
         a cutoff drawn uniformly in [1, num_ws) take the styles of other latents (same labels, `w_avg` not updated).

@@ -304,6 +304,8 @@ class Gan(Generative):
         if request.label is not None and not 0 <= request.label < max(num_classes, 1):
             valid = f"0 to {num_classes - 1}" if num_classes else "none: the model is unconditional"
             raise ConfigError(f"--class={request.label} is not a class of this model; valid: {valid}")
+        if request.style_mix_layers:
+            return self._style_mixing(state, request)
         if request.interpolate:
             strips = max(1, request.num // request.frames)
             z = interpolation_latents(seed, strips, request.frames, latent_dim)
@@ -326,18 +328,35 @@ class Gan(Generative):
         samples = self.sampler(truncation=truncation)(state, z, labels)
         return Drawing(picture(samples, columns), len(samples), kind)
 
+    def _style_mixing(self, state: TrainState, request: DrawRequest) -> Drawing:
+        """The style-mixing figure of a generator with a mapping network (`DrawRequest.style_mix_layers`)."""
+        generator, layers = self._mapping_generator("--style_mix_layers"), tuple(request.style_mix_layers)
+        if not all(0 <= layer < generator.num_ws for layer in layers):
+            raise ConfigError(f"--style_mix_layers={layers} names layers outside 0 to {generator.num_ws - 1}")
+        label = request.label if request.label is not None or not self.networks.num_classes else 0
+        z = normal_latents(request.seed, 2 * request.num, self.networks.latent_dim)
+        figure = jax.jit(generator.apply, static_argnames=("label", "layers", "method"))(
+            state.ema_variables(GENERATOR), z[: request.num], z[request.num :], label=label, layers=layers,
+            method="style_mixing_grid",
+        )  # fmt: skip
+        return Drawing(picture(np.asarray(figure), request.num + 1), request.num**2, "style_mixing")
+
+    def _mapping_generator(self, flag: str) -> flax.linen.Module:
+        """The generator, which `flag` needs to have a mapping network (stylegan2); ConfigError otherwise."""
+        if not hasattr(self.networks.generator, "truncated"):
+            raise ConfigError(
+                f"{flag} needs a generator with a mapping network (stylegan2); this run's "
+                f"{self.config.model.name!r} has none"
+            )
+        return self.networks.generator
+
     def _truncation(self, request: DrawRequest) -> Truncation | None:
         """(psi, cutoff) that `request` asks for, None for no truncation; ConfigError for values out of range or a
         generator without a mapping network."""
         psi, cutoff = request.truncation_psi, request.truncation_cutoff
         if psi == 1.0 and cutoff is None:
             return None
-        generator = self.networks.generator
-        if not hasattr(generator, "truncated"):
-            raise ConfigError(
-                f"--truncation_psi needs a generator with a mapping network (stylegan2); this run's "
-                f"{self.config.model.name!r} has none"
-            )
+        generator = self._mapping_generator("--truncation_psi")
         if not 0.0 <= psi <= 1.0:
             raise ConfigError(f"--truncation_psi={psi:g} is outside [0, 1] (1: no truncation)")
         if cutoff is not None and not 1 <= cutoff <= generator.num_ws:
