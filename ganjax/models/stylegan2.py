@@ -237,6 +237,8 @@ class Generator(nn.Module):
     def synthesis(self, ws: jax.Array, *, noise: str = "const") -> jax.Array:
         """ws (B, num_ws, w_dim) -> images (B, resolution, resolution, channels) float32; `noise` one of
         NOISE_MODES ("random" draws from the "noise" RNG stream)."""
+        if noise not in NOISE_MODES:
+            raise ValueError(f"unknown noise mode {noise!r}; valid: {', '.join(NOISE_MODES)}")
         return self.synthesis_network(ws, noise)
 
     def truncated(self, z: jax.Array, labels: jax.Array | None, psi: float, cutoff: int | None) -> jax.Array:
